@@ -1,0 +1,105 @@
+"""argv → a command module's ``run(args) -> int``; every MlcdError is caught here and only here.
+
+Command modules are imported when their command runs, so ``mlcd --help`` and ``mlcd --version``
+never import pandas, scikit-learn or DVC.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from mlcd import __version__
+from mlcd.errors import MlcdError
+
+EXIT_INTERRUPTED = 130
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        print(f"{self.prog}: error: {message} (run `{self.prog} --help` for usage)", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def _command(subparsers: argparse._SubParsersAction[_Parser], name: str, module: str, help_text: str) -> _Parser:
+    parser = subparsers.add_parser(name, help=help_text, description=help_text)
+    parser.set_defaults(_module=module)
+    parser.add_argument("--config", metavar="PATH", help="mlcd.yaml to use (default: $MLCD_CONFIG, then ./mlcd.yaml)")
+    return parser
+
+
+def build_parser() -> _Parser:
+    parser = _Parser(
+        prog="mlcd",
+        description="Continuous delivery for machine learning: data tests, training with lineage, "
+        "evaluation and gates, driven by GitHub Actions.",
+        epilog="Exit codes: 0 ok, 2 config or usage error, 3 a check or gate failed, 4 input missing, "
+        "5 an external tool failed, 6 model file unsafe. MLCD_DEBUG=1 shows tracebacks.",
+    )
+    parser.add_argument("--version", action="version", version=f"mlcd {__version__}")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=_Parser)
+
+    config = commands.add_parser("config", help="work with mlcd.yaml")
+    config_commands = config.add_subparsers(title="config commands", metavar="COMMAND", parser_class=_Parser)
+    validate = _command(config_commands, "validate", "mlcd.commands.config_validate",
+                        "validate mlcd.yaml against the schema, listing every problem at file:line:column")
+    validate.add_argument("file", nargs="?", help="file to validate (default: the mlcd.yaml in use)")
+    config_commands.add_parser("schema", help="print the JSON schema of mlcd.yaml").set_defaults(
+        _module="mlcd.commands.config_schema")
+
+    data = commands.add_parser("data", help="data tests")
+    data_commands = data.add_subparsers(title="data commands", metavar="COMMAND", parser_class=_Parser)
+    data_test = _command(data_commands, "test", "mlcd.commands.data_test",
+                         "validate a dataset against the contract: schema, quality, leakage and drift")
+    data_test.add_argument("path", nargs="?", help="CSV or Parquet file (default: data.path in mlcd.yaml)")
+    data_test.add_argument("--reference", metavar="PATH", help="reference data for drift (overrides data.reference)")
+    data_test.add_argument("--reference-rev", metavar="REV",
+                           help="git revision whose DVC-tracked data is the drift reference")
+    data_test.add_argument("--json", metavar="FILE", default="data-test.json", help="machine-readable result")
+    data_test.add_argument("--markdown", metavar="FILE", default="data-test.md", help="report section")
+
+    train = _command(commands, "train", "mlcd.commands.train",
+                     "run the DVC pipeline (dvc repro) and record lineage next to the model")
+    train.add_argument("--check-reproducible", action="store_true",
+                       help="retrain from the same inputs and fail if metrics or holdout predictions differ")
+    train.add_argument("--force", action="store_true", help="rerun every stage even if its inputs are unchanged")
+
+    evaluate = _command(commands, "evaluate", "mlcd.commands.evaluate",
+                        "compute metrics and per-slice metrics on the holdout and apply the absolute gates")
+    evaluate.add_argument("--no-fail", action="store_true",
+                          help="exit 0 even if a gate fails (verdicts are still written); for DVC stages")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    module_name: str | None = getattr(args, "_module", None)
+    if module_name is None:
+        parser.print_help()
+        return 2
+    debug = os.environ.get("MLCD_DEBUG") == "1"
+    from mlcd.output import get_output
+
+    out = get_output()
+    try:
+        run: Callable[[argparse.Namespace], int] = importlib.import_module(module_name).run
+        return run(args)
+    except MlcdError as exc:
+        if debug:
+            raise
+        problems = getattr(exc, "problems", None) or []
+        if len(problems) > 1:
+            for problem in problems:
+                out.error(problem.message + (f" (fix: {problem.fix})" if problem.fix else ""), problem.location)
+        else:
+            text = exc.message + (f" (fix: {exc.fix})" if exc.fix else "")
+            out.error(text, exc.location)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        out.error("interrupted")
+        return EXIT_INTERRUPTED

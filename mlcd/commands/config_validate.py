@@ -1,0 +1,23 @@
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from mlcd.config import find_config, validate_text
+from mlcd.errors import ConfigError, InputError
+from mlcd.output import get_output
+
+
+def run(args: argparse.Namespace) -> int:
+    path = Path(args.file) if args.file else find_config(args.config)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"{path} does not exist", fix="pass the path of your mlcd.yaml") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read {path}: {exc}", fix="check the file's permissions and encoding") from None
+    _, problems = validate_text(text, str(path))
+    if problems:
+        raise ConfigError(f"{path}: {len(problems)} problem(s)", problems=problems)
+    get_output().success(f"{path}: valid")
+    return 0

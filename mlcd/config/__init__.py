@@ -1,0 +1,131 @@
+"""Loading mlcd.yaml.
+
+Precedence, written once: ``--config PATH`` > ``$MLCD_CONFIG`` > ``mlcd.yaml`` in the current directory
+or the nearest parent. Defaults are in the shipped JSON schema (``mlcd/resources/mlcd.schema.json``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from mlcd.config.model import DEFAULT_DIRECTIONS, ColumnSpec, Config, Contract, Direction, build_config
+from mlcd.config.validate import Path_, parse_yaml, schema_problems
+from mlcd.errors import ConfigError, Location
+
+__all__ = [
+    "CONFIG_NAME",
+    "DEFAULT_DIRECTIONS",
+    "ColumnSpec",
+    "Config",
+    "Contract",
+    "Direction",
+    "find_config",
+    "load_config",
+    "validate_text",
+]
+
+CONFIG_NAME = "mlcd.yaml"
+CLASSIFICATION_METRICS = {"accuracy", "balanced_accuracy", "f1_macro", "precision_macro", "recall_macro",
+                          "log_loss", "roc_auc_ovr"}
+REGRESSION_METRICS = {"rmse", "mae", "r2"}
+
+
+def find_config(explicit: str | None = None, env: Mapping[str, str] | None = None, cwd: Path | None = None) -> Path:
+    env = os.environ if env is None else env
+    chosen = explicit or env.get("MLCD_CONFIG")
+    if chosen:
+        path = Path(chosen)
+        if not path.is_file():
+            raise ConfigError(f"config file {chosen} does not exist", fix="pass an existing file to --config")
+        return path
+    here = (cwd or Path.cwd()).resolve()
+    for directory in (here, *here.parents):
+        candidate = directory / CONFIG_NAME
+        if candidate.is_file():
+            return candidate
+    raise ConfigError(
+        f"no {CONFIG_NAME} in {here} or any parent directory",
+        fix="run `mlcd init` to write one, or pass --config PATH",
+    )
+
+
+def validate_text(text: str, filename: str) -> tuple[dict[str, Any], list[ConfigError]]:
+    """Every problem in a config document, each at its file:line:column. Empty list: valid."""
+    data, positions = parse_yaml(text, filename)
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        return {}, [ConfigError("the file must be a mapping of keys to values", location=Location(filename, 1, 1),
+                                fix="start with `version: 1`")]
+    problems = schema_problems(data, positions, filename)
+    try:
+        problems += _reference_problems(data, positions, filename)
+    except (KeyError, TypeError, AttributeError):
+        pass  # the structure is wrong; the schema problems above already say where
+    return data, problems
+
+
+def load_config(explicit: str | None = None, env: Mapping[str, str] | None = None, cwd: Path | None = None) -> Config:
+    path = find_config(explicit, env, cwd)
+    filename = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read {filename}: {exc}", fix="check the file's permissions and encoding") from None
+    data, problems = validate_text(text, filename)
+    if problems:
+        first = problems[0]
+        more = f" (and {len(problems) - 1} more: run `mlcd config validate`)" if len(problems) > 1 else ""
+        raise ConfigError(first.message + more, location=first.location, fix=first.fix, problems=problems)
+    return build_config(data, path.resolve().parent, filename)
+
+
+def _reference_problems(data: dict[str, Any], positions: dict[Path_, tuple[int, int]], filename: str) -> list[ConfigError]:
+    """Checks the schema cannot express: names that must refer to declared columns or metrics."""
+    problems: list[ConfigError] = []
+    columns = list(data["contract"]["columns"])
+    metrics = list(data.get("metrics") or {"accuracy": None})
+
+    def at(path: Path_) -> Location:
+        line, col = positions.get(path, (0, 0))
+        return Location(filename, line or None, col or None)
+
+    def refer(path: Path_, name: str, known: list[str], kind: str) -> None:
+        if name in known:
+            return
+        hint = difflib.get_close_matches(name, known, n=1)
+        fix = f"did you mean '{hint[0]}'?" if hint else f"declare it under {kind} first"
+        label = ".".join(str(p) for p in path)
+        problems.append(ConfigError(f"{label}: '{name}' is not a declared {kind[:-1] if kind.endswith('s') else kind}",
+                                    location=at(path), fix=fix))
+
+    refer(("contract", "label"), data["contract"]["label"], columns, "contract.columns")
+    for i, name in enumerate(data["contract"].get("unique", [])):
+        refer(("contract", "unique", i), name, columns, "contract.columns")
+    for i, name in enumerate(data.get("slices", [])):
+        refer(("slices", i), name, columns, "contract.columns")
+    for i, name in enumerate(data.get("drift", {}).get("columns", [])):
+        refer(("drift", "columns", i), name, columns, "contract.columns")
+    for name in data.get("quality", {}).get("max_null_rate_per_column", {}):
+        refer(("quality", "max_null_rate_per_column", name, "<key>"), name, columns, "contract.columns")
+    gates = data.get("gates", {})
+    for name in gates.get("metrics", {}):
+        refer(("gates", "metrics", name, "<key>"), name, metrics, "metrics")
+    for name in gates.get("max_slice_gap", {}):
+        refer(("gates", "max_slice_gap", name, "<key>"), name, metrics, "metrics")
+    for name, spec in data["contract"]["columns"].items():
+        low, high = spec.get("min"), spec.get("max")
+        if low is not None and high is not None and low > high:
+            problems.append(ConfigError(f"contract.columns.{name}: min {low} is larger than max {high}",
+                                        location=at(("contract", "columns", name)), fix="swap min and max"))
+    task = data.get("evaluate", {}).get("task", "classification")
+    wrong = REGRESSION_METRICS if task == "classification" else CLASSIFICATION_METRICS
+    for name in metrics:
+        if name in wrong:
+            problems.append(ConfigError(f"metrics.{name}: not a {task} metric", location=at(("metrics", name, "<key>")),
+                                        fix=f"remove it, or set evaluate.task to the task it belongs to"))
+    return problems

@@ -1,0 +1,243 @@
+"""Typed view of a validated mlcd.yaml. Defaults live in the JSON schema and here, nowhere else."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+Direction = Literal["higher", "lower"]
+Dtype = Literal["int", "float", "string", "category", "bool", "datetime"]
+
+# Direction of each metric mlcd knows how to compute; mlcd.yaml may override it.
+DEFAULT_DIRECTIONS: dict[str, Direction] = {
+    "accuracy": "higher",
+    "balanced_accuracy": "higher",
+    "f1_macro": "higher",
+    "precision_macro": "higher",
+    "recall_macro": "higher",
+    "log_loss": "lower",
+    "roc_auc_ovr": "higher",
+    "rmse": "lower",
+    "mae": "lower",
+    "r2": "higher",
+}
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    name: str
+    dtype: Dtype
+    nullable: bool = False
+    min: float | None = None
+    max: float | None = None
+    allowed: tuple[Any, ...] | None = None
+    feature: bool = True
+
+
+@dataclass(frozen=True)
+class Contract:
+    label: str
+    columns: tuple[ColumnSpec, ...]
+    unique: tuple[str, ...] = ()
+    strict: bool = True
+
+    def column(self, name: str) -> ColumnSpec:
+        for spec in self.columns:
+            if spec.name == name:
+                return spec
+        raise KeyError(name)
+
+    @property
+    def features(self) -> tuple[ColumnSpec, ...]:
+        return tuple(c for c in self.columns if c.feature and c.name != self.label)
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [c.name for c in self.features]
+
+
+@dataclass(frozen=True)
+class CsvOptions:
+    delimiter: str = ","
+    encoding: str = "utf-8"
+    na_values: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    path: str
+    format: Literal["csv", "parquet"] | None = None
+    csv: CsvOptions = field(default_factory=CsvOptions)
+    train: str | None = None
+    test: str | None = None
+    reference_rev: str | None = None
+    reference_path: str | None = None
+
+
+@dataclass(frozen=True)
+class QualityConfig:
+    max_null_rate: float = 0.05
+    max_null_rate_per_column: dict[str, float] = field(default_factory=dict)
+    max_duplicate_rate: float = 0.0
+    min_rows: int = 1
+    max_rows: int | None = None
+    min_class_fraction: float | None = None
+    min_rows_per_slice: int = 0
+
+
+@dataclass(frozen=True)
+class DriftConfig:
+    psi_threshold: float = 0.2
+    ks_pvalue: float = 0.01
+    chi2_pvalue: float = 0.01
+    bins: int = 10
+    columns: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    name: str
+    path: str
+    trusted_types: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    stage: str = "train"
+    params: str = "params.yaml"
+    seed_param: str | None = None
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    task: Literal["classification", "regression"] = "classification"
+    holdout: str | None = None
+    metrics_file: str = "metrics.json"
+    predictions_file: str = "predictions.csv"
+    gates_file: str = "gates.json"
+
+
+@dataclass(frozen=True)
+class MetricGate:
+    metric: str
+    min: float | None = None
+    max: float | None = None
+    max_regression_vs_base: float | None = None
+    max_regression_vs_production: float | None = None
+    tolerance: float = 0.0
+
+
+@dataclass(frozen=True)
+class GatesConfig:
+    metrics: tuple[MetricGate, ...] = ()
+    max_slice_gap: dict[str, float] = field(default_factory=dict)
+    require_data_tests: bool = True
+
+
+@dataclass(frozen=True)
+class PackageConfig:
+    base_image: str = "python:3.11-slim"
+    image: str | None = None
+    port: int = 8080
+    requirements: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Config:
+    root: Path
+    source: str
+    data: DataConfig
+    contract: Contract
+    model: ModelConfig
+    metrics: dict[str, Direction]
+    quality: QualityConfig = field(default_factory=QualityConfig)
+    drift: DriftConfig = field(default_factory=DriftConfig)
+    slices: tuple[str, ...] = ()
+    train: TrainConfig = field(default_factory=TrainConfig)
+    evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
+    gates: GatesConfig = field(default_factory=GatesConfig)
+    package: PackageConfig = field(default_factory=PackageConfig)
+    deploy: dict[str, Any] = field(default_factory=dict)
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def resolve(self, relative: str) -> Path:
+        """A path from mlcd.yaml, relative to the repository root."""
+        return self.root / relative
+
+    @property
+    def holdout_path(self) -> str | None:
+        return self.evaluate.holdout or self.data.test
+
+
+def build_config(raw: dict[str, Any], root: Path, source: str) -> Config:
+    data = raw["data"]
+    csv = data.get("csv", {})
+    splits = data.get("splits", {})
+    reference = data.get("reference", {})
+    contract = raw["contract"]
+    columns = tuple(
+        ColumnSpec(
+            name=name,
+            dtype=spec["dtype"],
+            nullable=spec.get("nullable", False),
+            min=spec.get("min"),
+            max=spec.get("max"),
+            allowed=tuple(spec["allowed"]) if "allowed" in spec else None,
+            feature=spec.get("feature", True),
+        )
+        for name, spec in contract["columns"].items()
+    )
+    metrics_raw = raw.get("metrics") or {"accuracy": None}
+    metrics: dict[str, Direction] = {
+        name: (options or {}).get("direction", DEFAULT_DIRECTIONS[name]) for name, options in metrics_raw.items()
+    }
+    gates = raw.get("gates", {})
+    model = raw["model"]
+    drift = raw.get("drift", {})
+    return Config(
+        root=root,
+        source=source,
+        raw=raw,
+        data=DataConfig(
+            path=data["path"],
+            format=data.get("format"),
+            csv=CsvOptions(
+                delimiter=csv.get("delimiter", ","),
+                encoding=csv.get("encoding", "utf-8"),
+                na_values=tuple(csv.get("na_values", ())),
+            ),
+            train=splits.get("train"),
+            test=splits.get("test"),
+            reference_rev=reference.get("rev"),
+            reference_path=reference.get("path"),
+        ),
+        contract=Contract(
+            label=contract["label"],
+            columns=columns,
+            unique=tuple(contract.get("unique", ())),
+            strict=contract.get("strict", True),
+        ),
+        model=ModelConfig(
+            name=model["name"], path=model["path"], trusted_types=tuple(model.get("trusted_types", ()))
+        ),
+        metrics=metrics,
+        quality=QualityConfig(**raw.get("quality", {})),
+        drift=DriftConfig(
+            **{k: v for k, v in drift.items() if k != "columns"},
+            columns=tuple(drift["columns"]) if "columns" in drift else None,
+        ),
+        slices=tuple(raw.get("slices", ())),
+        train=TrainConfig(**raw.get("train", {})),
+        evaluate=EvaluateConfig(**raw.get("evaluate", {})),
+        gates=GatesConfig(
+            metrics=tuple(MetricGate(metric=name, **spec) for name, spec in gates.get("metrics", {}).items()),
+            max_slice_gap=dict(gates.get("max_slice_gap", {})),
+            require_data_tests=gates.get("require_data_tests", True),
+        ),
+        package=PackageConfig(
+            **{k: v for k, v in raw.get("package", {}).items() if k != "requirements"},
+            requirements=tuple(raw.get("package", {}).get("requirements", ())),
+        ),
+        deploy=dict(raw.get("deploy", {})),
+    )
