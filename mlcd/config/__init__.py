@@ -99,7 +99,7 @@ def _reference_problems(data: dict[str, Any], positions: dict[Path_, tuple[int, 
             return
         hint = difflib.get_close_matches(name, known, n=1)
         fix = f"did you mean '{hint[0]}'?" if hint else f"declare it under {kind} first"
-        label = ".".join(str(p) for p in path)
+        label = ".".join(str(p) for p in path if p != "<key>")
         problems.append(ConfigError(f"{label}: '{name}' is not a declared {kind[:-1] if kind.endswith('s') else kind}",
                                     location=at(path), fix=fix))
 
