@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 
@@ -55,10 +56,10 @@ class ConfigError(MlcdError):
         *,
         fix: str | None = None,
         location: Location | None = None,
-        problems: list[MlcdError] | None = None,
+        problems: Sequence[MlcdError] | None = None,
     ) -> None:
         super().__init__(message, fix=fix, location=location)
-        self.problems = problems or []
+        self.problems = list(problems or [])
 
 
 class CheckFailed(MlcdError):

@@ -6,6 +6,7 @@ or the nearest parent. Defaults are in the shipped JSON schema (``mlcd/resources
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import os
 from collections.abc import Mapping
@@ -62,10 +63,9 @@ def validate_text(text: str, filename: str) -> tuple[dict[str, Any], list[Config
         return {}, [ConfigError("the file must be a mapping of keys to values", location=Location(filename, 1, 1),
                                 fix="start with `version: 1`")]
     problems = schema_problems(data, positions, filename)
-    try:
+    # where the structure is wrong, the schema problems above already say so
+    with contextlib.suppress(KeyError, TypeError, AttributeError):
         problems += _reference_problems(data, positions, filename)
-    except (KeyError, TypeError, AttributeError):
-        pass  # the structure is wrong; the schema problems above already say where
     return data, problems
 
 
@@ -84,7 +84,9 @@ def load_config(explicit: str | None = None, env: Mapping[str, str] | None = Non
     return build_config(data, path.resolve().parent, filename)
 
 
-def _reference_problems(data: dict[str, Any], positions: dict[Path_, tuple[int, int]], filename: str) -> list[ConfigError]:
+def _reference_problems(
+    data: dict[str, Any], positions: dict[Path_, tuple[int, int]], filename: str
+) -> list[ConfigError]:
     """Checks the schema cannot express: names that must refer to declared columns or metrics."""
     problems: list[ConfigError] = []
     columns = list(data["contract"]["columns"])
@@ -127,5 +129,5 @@ def _reference_problems(data: dict[str, Any], positions: dict[Path_, tuple[int, 
     for name in metrics:
         if name in wrong:
             problems.append(ConfigError(f"metrics.{name}: not a {task} metric", location=at(("metrics", name, "<key>")),
-                                        fix=f"remove it, or set evaluate.task to the task it belongs to"))
+                                        fix="remove it, or set evaluate.task to the task it belongs to"))
     return problems

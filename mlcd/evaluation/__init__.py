@@ -1,0 +1,1 @@
+"""Evaluation: metrics on the holdout, per-slice metrics, and gate verdicts."""
