@@ -56,7 +56,10 @@ def find_config(explicit: str | None = None, env: Mapping[str, str] | None = Non
 
 def validate_text(text: str, filename: str) -> tuple[dict[str, Any], list[ConfigError]]:
     """Every problem in a config document, each at its file:line:column. Empty list: valid."""
-    data, positions = parse_yaml(text, filename)
+    try:
+        data, positions = parse_yaml(text, filename)
+    except ConfigError as problem:
+        return {}, [problem]
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -96,14 +99,13 @@ def _reference_problems(
         line, col = positions.get(path, (0, 0))
         return Location(filename, line or None, col or None)
 
-    def refer(path: Path_, name: str, known: list[str], kind: str) -> None:
+    def refer(path: Path_, name: str, known: list[str], section: str) -> None:
         if name in known:
             return
         hint = difflib.get_close_matches(name, known, n=1)
-        fix = f"did you mean '{hint[0]}'?" if hint else f"declare it under {kind} first"
+        fix = f"did you mean '{hint[0]}'?" if hint else f"declare it under {section} first"
         label = ".".join(str(p) for p in path if p != "<key>")
-        problems.append(ConfigError(f"{label}: '{name}' is not a declared {kind[:-1] if kind.endswith('s') else kind}",
-                                    location=at(path), fix=fix))
+        problems.append(ConfigError(f"{label}: '{name}' is not declared in {section}", location=at(path), fix=fix))
 
     refer(("contract", "label"), data["contract"]["label"], columns, "contract.columns")
     for i, name in enumerate(data["contract"].get("unique", [])):
