@@ -1,0 +1,1 @@
+"""Penguin species classifier: the code behind the stages in dvc.yaml."""
