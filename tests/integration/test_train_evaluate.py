@@ -9,7 +9,6 @@ import pytest
 import yaml
 
 from mlcd.model import file_sha256
-
 from testing.repos import git, mlcd
 
 pytestmark = pytest.mark.integration

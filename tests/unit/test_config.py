@@ -52,10 +52,12 @@ def test_unknown_key_is_reported_at_its_line_with_a_hint() -> None:
 
 
 def test_every_problem_is_reported_not_only_the_first() -> None:
-    text = MINIMAL.replace("{dtype: float}", "{dtype: flaot}") + "slices: [z]\ngates:\n  metrics:\n    acuracy: {min: 1}\n"
+    broken = MINIMAL.replace("{dtype: float}", "{dtype: flaot}")
+    text = broken + "slices: [z]\ngates:\n  metrics:\n    acuracy: {min: 1}\n"
     found = problems_of(text)
     assert len(found) == 3
-    assert any(re.match(r"mlcd\.yaml:7:\d+: contract\.columns\.x\.dtype: 'flaot'.*did you mean 'float'", p) for p in found)
+    dtype_problem = r"mlcd\.yaml:7:\d+: contract\.columns\.x\.dtype: 'flaot'.*did you mean 'float'"
+    assert any(re.match(dtype_problem, p) for p in found)
     assert any("slices.0: 'z' is not declared in contract.columns" in p for p in found)
     assert any("gates.metrics.acuracy" in p and "did you mean 'accuracy'" in p for p in found)
 
@@ -84,7 +86,7 @@ def test_min_above_max_and_wrong_task_metric() -> None:
 
 
 def test_missing_config_names_the_fix(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="no mlcd.yaml") as info:
+    with pytest.raises(ConfigError, match=r"no mlcd\.yaml") as info:
         find_config(cwd=tmp_path, env={})
     assert info.value.fix and "mlcd init" in info.value.fix
 

@@ -12,7 +12,8 @@ directions = st.sampled_from(["higher", "lower"])
 
 
 @given(value=scores, limit=limits, direction=directions, against=st.sampled_from(["base", "production"]))
-def test_identical_metric_never_fails_a_regression_gate(value: float, limit: float, direction: str, against: str) -> None:
+def test_identical_metric_never_fails_a_regression_gate(value: float, limit: float, direction: str,
+                                                       against: str) -> None:
     result = regression_gate("m", direction, value, value, limit, against)  # type: ignore[arg-type]
     assert result.verdict == "pass"
 
