@@ -88,3 +88,13 @@ class ModelError(MlcdError):
     """A model file is unsafe, tampered with, or cannot be used."""
 
     exit_code = 6
+
+
+class GitHubError(MlcdError):
+    """The GitHub API refused a request, or could not be reached."""
+
+    exit_code = 7
+
+    def __init__(self, message: str, *, fix: str | None = None, status: int | None = None) -> None:
+        super().__init__(message, fix=fix)
+        self.status = status
