@@ -72,6 +72,23 @@ def build_parser() -> _Parser:
                         "compute metrics and per-slice metrics on the holdout and apply the absolute gates")
     evaluate.add_argument("--no-fail", action="store_true",
                           help="exit 0 even if a gate fails (verdicts are still written); for DVC stages")
+
+    compare = _command(commands, "compare", "mlcd.commands.compare",
+                       "compare the head's metrics with the base branch and production and apply every gate")
+    compare.add_argument("--base", metavar="REV", help="base revision (default: origin/$GITHUB_BASE_REF on a PR)")
+    compare.add_argument("--production", metavar="REV",
+                         help="production revision (default: the newest <model>#production#N tag)")
+    compare.add_argument("--data-test", metavar="FILE", default=None,
+                         help="data test result to gate on (e.g. data-test.json)")
+    compare.add_argument("--base-predictions", metavar="FILE",
+                         help="the base model's predictions on the same holdout, for a paired noise test")
+    compare.add_argument("--output", metavar="FILE", default="comparison.json")
+    compare.add_argument("--no-fail", action="store_true", help="exit 0 even if a gate fails")
+
+    report = _command(commands, "report", "mlcd.commands.report",
+                      "render the pull-request report (Markdown) from a comparison")
+    report.add_argument("--comparison", metavar="FILE", default="comparison.json")
+    report.add_argument("--output", metavar="FILE", default="report.md")
     return parser
 
 

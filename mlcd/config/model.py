@@ -129,10 +129,18 @@ class MetricGate:
 
 
 @dataclass(frozen=True)
+class NoiseConfig:
+    method: Literal["auto", "off"] = "auto"
+    confidence: float = 0.95
+    resamples: int = 1000
+
+
+@dataclass(frozen=True)
 class GatesConfig:
     metrics: tuple[MetricGate, ...] = ()
     max_slice_gap: dict[str, float] = field(default_factory=dict)
     require_data_tests: bool = True
+    noise: NoiseConfig = field(default_factory=NoiseConfig)
 
 
 @dataclass(frozen=True)
@@ -234,6 +242,7 @@ def build_config(raw: dict[str, Any], root: Path, source: str) -> Config:
             metrics=tuple(MetricGate(metric=name, **spec) for name, spec in gates.get("metrics", {}).items()),
             max_slice_gap=dict(gates.get("max_slice_gap", {})),
             require_data_tests=gates.get("require_data_tests", True),
+            noise=NoiseConfig(**gates.get("noise", {})),
         ),
         package=PackageConfig(
             **{k: v for k, v in raw.get("package", {}).items() if k != "requirements"},

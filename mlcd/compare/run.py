@@ -1,0 +1,219 @@
+"""`mlcd compare`: the PR head against the base branch and production, through the gates."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mlcd.compare.noise import NoiseVerdict, bootstrap_verdict, mcnemar_verdict
+from mlcd.compare.snapshot import (
+    Snapshot,
+    _git,
+    changed_data,
+    changed_params,
+    ensure_revision,
+    latest_assignment,
+    load_snapshot,
+    resolve_commit,
+)
+from mlcd.config import Config
+from mlcd.errors import InputError
+from mlcd.evaluation.gates import GateResult, apply_gates, passed
+from mlcd.evaluation.metrics import Predictions, compute_metrics
+from mlcd.evaluation.slices import largest_gap
+
+HISTORY_LENGTH = 10
+
+
+@dataclass
+class Comparison:
+    head: Snapshot
+    base: Snapshot | None
+    production: Snapshot | None
+    gates: list[GateResult]
+    directions: dict[str, str]
+    noise: dict[str, dict[str, Any]] = field(default_factory=dict)
+    params_changed: dict[str, tuple[Any, Any]] = field(default_factory=dict)
+    data_changed: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
+    data_tests: dict[str, Any] | None = None
+    history: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return passed(self.gates)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "passed": self.passed,
+            "head": asdict(self.head),
+            "base": asdict(self.base) if self.base else None,
+            "production": asdict(self.production) if self.production else None,
+            "gates": [g.as_dict() for g in self.gates],
+            "directions": self.directions,
+            "noise": self.noise,
+            "params_changed": {k: list(v) for k, v in self.params_changed.items()},
+            "data_changed": {k: list(v) for k, v in self.data_changed.items()},
+            "data_tests": self.data_tests,
+            "history": [[label, metrics] for label, metrics in self.history],
+        }
+
+    @classmethod
+    def from_json(cls, document: Mapping[str, Any]) -> Comparison:
+        def snapshot(raw: Mapping[str, Any] | None) -> Snapshot | None:
+            return Snapshot(**raw) if raw else None
+
+        head = snapshot(document["head"])
+        assert head is not None
+        return cls(
+            head=head, base=snapshot(document.get("base")), production=snapshot(document.get("production")),
+            gates=[GateResult(**g) for g in document["gates"]], directions=dict(document["directions"]),
+            noise=dict(document.get("noise", {})),
+            params_changed={k: (v[0], v[1]) for k, v in document.get("params_changed", {}).items()},
+            data_changed={k: (v[0], v[1]) for k, v in document.get("data_changed", {}).items()},
+            data_tests=document.get("data_tests"),
+            history=[(label, metrics) for label, metrics in document.get("history", [])],
+        )
+
+
+def default_base(env: Mapping[str, str]) -> str | None:
+    """On a pull request, the base branch as fetched from origin."""
+    base_ref = env.get("GITHUB_BASE_REF")
+    return f"origin/{base_ref}" if base_ref else None
+
+
+def read_predictions(path: Path) -> Predictions | None:
+    if not path.is_file():
+        return None
+    import pandas as pd
+
+    frame = pd.read_csv(path)
+    proba_columns = [c for c in frame.columns if c.startswith("proba_")]
+    proba = frame[proba_columns].to_numpy(dtype=float) if proba_columns else None
+    classes = [c.removeprefix("proba_") for c in proba_columns] if proba_columns else None
+    return Predictions(frame["y_true"].astype(str).to_numpy(), frame["y_pred"].astype(str).to_numpy(), proba, classes)
+
+
+def noise_check(
+    gate: GateResult, head: Predictions | None, base: Predictions | None, confidence: float, resamples: int
+) -> NoiseVerdict | None:
+    """Whether a regression gate's difference is within holdout noise; None when it cannot be told."""
+    if gate.metric is None or gate.value is None or gate.reference is None or head is None:
+        return None
+    paired = (base is not None and len(base.y_true) == len(head.y_true)
+              and bool(np.all(base.y_true == head.y_true)))
+    if paired and base is not None and gate.metric in {"accuracy", "balanced_accuracy"}:
+        return mcnemar_verdict(head.y_true, head.y_pred, base.y_pred, alpha=1 - confidence)
+    metric = gate.metric
+
+    def statistic(indices: np.ndarray[Any, Any]) -> float:
+        value = compute_metrics([metric], head.subset(indices))[metric]
+        return float("nan") if value is None else value
+
+    return bootstrap_verdict(statistic, len(head.y_true), gate.value - gate.reference, resamples, confidence)
+
+
+def soften_noisy_failures(
+    gates: list[GateResult], head: Predictions | None, base: Predictions | None, config: Config
+) -> tuple[list[GateResult], dict[str, dict[str, Any]]]:
+    """A failing regression gate whose difference is within noise passes, and says so."""
+    noise: dict[str, dict[str, Any]] = {}
+    settings = config.gates.noise
+    if settings.method == "off":
+        return gates, noise
+    confidence, resamples = settings.confidence, settings.resamples
+    out = []
+    for gate in gates:
+        if gate.verdict == "fail" and gate.kind in ("regression_vs_base", "regression_vs_production"):
+            verdict = noise_check(gate, head, base if gate.kind == "regression_vs_base" else None,
+                                  confidence, resamples)
+            if verdict is not None:
+                noise[gate.name] = asdict(verdict)
+                if verdict.within_noise:
+                    gate = replace(gate, verdict="pass", reason=f"{gate.reason}; but {verdict.detail}")
+                else:
+                    gate = replace(gate, reason=f"{gate.reason}; {verdict.detail}")
+        out.append(gate)
+    return out, noise
+
+
+def metric_history(root: Path, metrics_file: str, limit: int = HISTORY_LENGTH) -> list[tuple[str, dict[str, Any]]]:
+    """(short commit, metrics) for the last commits that changed the metrics file, oldest first."""
+    log = _git(root, "log", f"-n{limit}", "--first-parent", "--format=%h", "--", metrics_file, check=False)
+    history = []
+    for short in reversed(log.stdout.split()):
+        shown = _git(root, "show", f"{short}:{metrics_file}", check=False)
+        if shown.returncode != 0:
+            continue
+        try:
+            history.append((short, json.loads(shown.stdout)))
+        except json.JSONDecodeError:
+            continue
+    return history
+
+
+def _data_only(hashes: Mapping[str, str], config: Config) -> dict[str, str]:
+    """DVC outputs other than the evaluation's own files (metrics, predictions, gate verdicts)."""
+    evaluation = {config.evaluate.metrics_file, config.evaluate.predictions_file, config.evaluate.gates_file}
+    return {path: digest for path, digest in hashes.items() if path not in evaluation}
+
+
+def read_data_tests(path: Path) -> dict[str, Any] | None:
+    if not path.is_file():
+        return None
+    try:
+        loaded = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError:
+        raise InputError(f"{path} is not valid JSON", fix="re-run `mlcd data test` to rewrite it") from None
+    return loaded if isinstance(loaded, dict) else None
+
+
+def compare(
+    config: Config,
+    base_rev: str | None,
+    production_rev: str | None,
+    data_test_file: Path | None = None,
+    base_predictions: Path | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Comparison:
+    env = os.environ if env is None else env
+    root = config.root
+    metrics_file, params_file = config.evaluate.metrics_file, config.train.params
+    head = load_snapshot(root, "head", None, metrics_file, params_file)
+    if not head.metrics:
+        raise InputError(f"{root / metrics_file} does not exist or is empty",
+                         fix="run `mlcd train` (or `mlcd evaluate`) before `mlcd compare`")
+    base_rev = base_rev or default_base(env)
+    base = None
+    if base_rev:
+        base = load_snapshot(root, "base", ensure_revision(root, base_rev), metrics_file, params_file)
+    production = None
+    production_rev = production_rev or latest_assignment(root, config.model.name, "production")
+    if production_rev:
+        commit = resolve_commit(root, production_rev)
+        if commit is None:
+            raise InputError(f"production revision '{production_rev}' does not exist",
+                             fix="pass --production with an existing tag or commit, or fetch tags")
+        production = load_snapshot(root, "production", commit, metrics_file, params_file)
+    data_tests = read_data_tests(data_test_file) if data_test_file else None
+    gaps = head.metrics.get("slice_gaps", {})
+    largest = {metric: largest_gap(gaps, metric) for metric in config.metrics}
+    gates = apply_gates(config.gates, config.metrics, {m: head.metric(m) for m in config.metrics}, largest,
+                        base={m: base.metric(m) for m in config.metrics} if base else None,
+                        production={m: production.metric(m) for m in config.metrics} if production else None,
+                        data_tests_passed=data_tests.get("passed") if data_tests else None)
+    head_predictions = read_predictions(config.resolve(config.evaluate.predictions_file))
+    gates, noise = soften_noisy_failures(gates, head_predictions,
+                                         read_predictions(base_predictions) if base_predictions else None, config)
+    return Comparison(
+        head=head, base=base, production=production, gates=gates, directions=dict(config.metrics), noise=noise,
+        params_changed=changed_params(head.params, base.params) if base else {},
+        data_changed=changed_data(_data_only(head.data, config), _data_only(base.data, config)) if base else {},
+        data_tests=data_tests,
+        history=metric_history(root, metrics_file),
+    )

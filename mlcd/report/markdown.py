@@ -1,0 +1,215 @@
+"""The pull-request report: one Markdown document, always under GitHub's comment size limit.
+
+Sections in order of importance; long tables fold into <details> and are cut with a note. GitHub
+renders the Mermaid `xychart-beta` history natively, so no image leaves the repository.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from mlcd.compare.run import Comparison
+from mlcd.compare.snapshot import Snapshot
+from mlcd.evaluation.gates import ARROW
+
+COMMENT_LIMIT = 65_536
+RESERVED = 1_024  # the sticky-comment marker and the truncation note
+MAX_TABLE_ROWS = 40
+
+
+def _number(value: Any) -> str:
+    if isinstance(value, bool) or value is None:
+        return "—"
+    if isinstance(value, (int, float)):
+        return f"{value:.4f}" if isinstance(value, float) else str(value)
+    return str(value)
+
+
+def _cell(value: Any) -> str:
+    text = "—" if value is None else str(value)
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def delta_cell(head: float | None, other: float | None, direction: str) -> str:
+    """Signed change with an arrow and a colour cue that respects the metric's direction."""
+    if head is None or other is None:
+        return "—"
+    change = head - other
+    if abs(change) < 5e-5:
+        return "= 0"
+    better = change > 0 if direction == "higher" else change < 0
+    return f"{'🟢' if better else '🔴'} {'▲' if change > 0 else '▼'} {change:+.4f}"
+
+
+def _short(snapshot: Snapshot | None) -> str:
+    if snapshot is None:
+        return "none"
+    return f"`{snapshot.rev[:7]}`" if snapshot.rev else "work tree"
+
+
+def headline(comparison: Comparison, model: str) -> list[str]:
+    failed = [g for g in comparison.gates if g.verdict == "fail"]
+    total = len(comparison.gates)
+    title = (f"## ✅ mlcd: all {total} gates passed" if not failed
+             else f"## ❌ mlcd: {len(failed)} of {total} gates failed")
+    where = (f"**{model}** · head {_short(comparison.head)} · base {_short(comparison.base)} · "
+             f"production {_short(comparison.production)}")
+    lines = [title, "", where, ""]
+    lines += [f"> ❌ **{g.name}**: {g.reason}" for g in failed]
+    return lines + ([""] if failed else [])
+
+
+def metrics_table(comparison: Comparison) -> list[str]:
+    lines = ["### Metrics", "", "| metric | head | base | Δ vs base | production | Δ vs production |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for name, direction in comparison.directions.items():
+        head = comparison.head.metric(name)
+        base = comparison.base.metric(name) if comparison.base else None
+        prod = comparison.production.metric(name) if comparison.production else None
+        arrow = "↑" if direction == "higher" else "↓"
+        lines.append(f"| {name} {arrow} | {_number(head)} | {_number(base)} | {delta_cell(head, base, direction)} "
+                     f"| {_number(prod)} | {delta_cell(head, prod, direction)} |")
+    rows = comparison.head.metrics.get("n_holdout")
+    if rows:
+        lines += ["", f"Holdout: {rows} rows. ↑ higher is better, ↓ lower is better."]
+    return [*lines, ""]
+
+
+def gates_table(comparison: Comparison) -> list[str]:
+    lines = ["### Gates", "", "| | gate | reason |", "|---|---|---|"]
+    lines += [f"| {ARROW[g.verdict]} | {_cell(g.name)} | {_cell(g.reason)} |" for g in comparison.gates]
+    return [*lines, ""]
+
+
+def folded_table(summary: str, header: Sequence[str], rows: Sequence[Sequence[Any]], open_: bool = False) -> list[str]:
+    shown = rows[:MAX_TABLE_ROWS]
+    lines = [f"<details{' open' if open_ else ''}><summary>{summary}</summary>", "",
+             "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in shown]
+    if len(rows) > len(shown):
+        lines += ["", f"… {len(rows) - len(shown)} more rows not shown (see the run's artifacts)."]
+    return [*lines, "", "</details>", ""]
+
+
+def data_tests_section(data_tests: Mapping[str, Any] | None) -> list[str]:
+    if not data_tests:
+        return ["### Data tests", "", "No data test result was given (`mlcd data test` writes one).", ""]
+    checks = data_tests.get("checks", [])
+    failed = [c for c in checks if c.get("status") == "failed"]
+    icon = "✅" if data_tests.get("passed") else "❌"
+    summary = data_tests.get("summary", {})
+    counts = ", ".join(f"{n} {status}" for status, n in summary.items() if n)
+    lines = ["### Data tests", "", f"{icon} `{data_tests.get('data')}`: {data_tests.get('rows')} rows. {counts}.", ""]
+    if failed:
+        lines += ["| | check | result |", "|---|---|---|"]
+        lines += [f"| ❌ | {_cell(c['name'])} | {_cell(c['message'])} |" for c in failed[:MAX_TABLE_ROWS]]
+        lines.append("")
+    lines += folded_table("Every check", ["", "check", "kind", "result"],
+                          [[{"passed": "✅", "failed": "❌"}.get(c["status"], "⏭️"), c["name"], c["kind"], c["message"]]
+                           for c in checks])
+    drift = data_tests.get("drift", {}).get("columns", [])
+    if drift:
+        drifted = [d["column"] for d in drift if d.get("drifted")]
+        note = f"drifted: {', '.join(drifted)}" if drifted else "no column drifted"
+        lines += folded_table(f"Drift against {data_tests['drift'].get('reference') or 'the reference'} ({note})",
+                              ["column", "kind", "PSI", "KS p", "χ² p", "drifted"],
+                              [[d["column"], d["kind"], _fmt(d.get("psi")), _fmt(d.get("ks_pvalue")),
+                                _fmt(d.get("chi2_pvalue")), "⚠️ yes" if d.get("drifted") else "no"] for d in drift])
+    return lines
+
+
+def _fmt(value: Any) -> str:
+    return "—" if value is None else f"{value:.3g}"
+
+
+def changes_section(comparison: Comparison, model_path: str) -> list[str]:
+    if comparison.base is None:
+        return []
+    lines = ["### What changed since base", ""]
+    if comparison.params_changed:
+        lines += ["| param | base | head |", "|---|---|---|"]
+        lines += [f"| `{k}` | {_cell(a)} | {_cell(b)} |" for k, (a, b) in comparison.params_changed.items()]
+        lines.append("")
+    else:
+        lines += ["No params changed.", ""]
+    if comparison.data_changed:
+        lines += ["| data | base md5 | head md5 |", "|---|---|---|"]
+        lines += [f"| `{path}`{' (model)' if path == model_path else ''} | {_cell(a and a[:10])} | "
+                  f"{_cell(b and b[:10])} |" for path, (a, b) in comparison.data_changed.items()]
+        lines.append("")
+    else:
+        lines += ["No data or model outputs changed hashes." if comparison.head.data else "", ""]
+    return lines
+
+
+def slices_section(comparison: Comparison) -> list[str]:
+    slices: Mapping[str, Mapping[str, Mapping[str, Any]]] = comparison.head.metrics.get("slices", {})
+    gaps: Mapping[str, Mapping[str, Mapping[str, Any]]] = comparison.head.metrics.get("slice_gaps", {})
+    if not slices:
+        return []
+    lines = ["### Slices", ""]
+    for column, per_metric in gaps.items():
+        for metric, gap in per_metric.items():
+            lines.append(f"- `{column}`: largest {metric} gap {gap['gap']:.4f} "
+                         f"({gap['highest']} vs {gap['lowest']})")
+    lines.append("")
+    metrics = list(comparison.directions)
+    for column, groups in slices.items():
+        rows = [[group, values.get("n"), *[_number(values.get(m)) for m in metrics]]
+                for group, values in groups.items()]
+        lines += folded_table(f"Per-group metrics by `{column}`", [column, "rows", *metrics], rows)
+    return lines
+
+
+def history_chart(comparison: Comparison, metric: str) -> list[str]:
+    points = [(label, m.get(metric)) for label, m in comparison.history if isinstance(m.get(metric), (int, float))]
+    head = comparison.head.metric(metric)
+    if head is not None:
+        points.append(("head", head))
+    if len(points) < 2:
+        return []
+    values = [float(v) for _, v in points if v is not None]
+    low, high = min(values), max(values)
+    pad = max((high - low) * 0.1, 0.005)
+    labels = ", ".join(f'"{label}"' for label, _ in points)
+    return ["### History", "", "```mermaid", "xychart-beta",
+            f'  title "{metric} over recent commits"', f"  x-axis [{labels}]",
+            f'  y-axis "{metric}" {low - pad:.4f} --> {high + pad:.4f}',
+            f"  line [{', '.join(f'{v:.4f}' for v in values)}]", "```", ""]
+
+
+def links_section(env: Mapping[str, str]) -> list[str]:
+    server, repo, run = env.get("GITHUB_SERVER_URL"), env.get("GITHUB_REPOSITORY"), env.get("GITHUB_RUN_ID")
+    if not (server and repo and run):
+        return []
+    url = f"{server}/{repo}/actions/runs/{run}"
+    return ["---", f"[Workflow run]({url}) · [artifacts]({url}#artifacts)", ""]
+
+
+def render(
+    comparison: Comparison, model: str, env: Mapping[str, str], model_path: str = "",
+    limit: int = COMMENT_LIMIT - RESERVED,
+) -> str:
+    """The whole report; sections that do not fit are dropped, last first, with a note."""
+    first_metric = next(iter(comparison.directions), None)
+    sections = [
+        headline(comparison, model),
+        metrics_table(comparison),
+        gates_table(comparison),
+        data_tests_section(comparison.data_tests),
+        changes_section(comparison, model_path),
+        slices_section(comparison),
+        history_chart(comparison, first_metric) if first_metric else [],
+        links_section(env),
+    ]
+    text = ""
+    for index, section in enumerate(sections):
+        block = "\n".join(section) + "\n" if section else ""
+        if len(text) + len(block) > limit:
+            note = (f"\n_… {len(sections) - index} section(s) left out to stay under GitHub's comment size limit; "
+                    "the full report is in the run's artifacts._\n")
+            room = limit - len(note)
+            return (text if len(text) <= room else text[:room]) + note
+        text += block
+    return text

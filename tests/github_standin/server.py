@@ -1,0 +1,506 @@
+"""A local stand-in for the GitHub REST API, for tests: in-memory state, faults on demand, and every
+request and response checked against GitHub's official OpenAPI description.
+
+Each endpoint is one handler registered with ``@route(METHOD, "/path/{template}", "operation-id", …)``,
+using the template and operationId exactly as GitHub's description spells them; adding an endpoint
+(issues, deployments, environments, workflow dispatches) is adding one such function.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import threading
+import uuid
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlencode, urlsplit
+
+from .openapi import Call, GitHubOpenAPI
+
+DOCS = "https://docs.github.com/rest"
+ACTIONS_BOT = "github-actions[bot]"
+DEFAULT_PERMISSIONS = {"contents": "read", "pull-requests": "write", "issues": "write", "checks": "write",
+                       "statuses": "write"}
+_MESSAGES = {401: "Bad credentials", 403: "Resource not accessible by integration", 404: "Not Found",
+             422: "Validation Failed", 429: "API rate limit exceeded", 500: "Server Error", 502: "Bad Gateway",
+             503: "Service Unavailable", 504: "Gateway Timeout"}
+
+
+@dataclass
+class Fault:
+    """Answer the next ``times`` calls of ``operation`` (an operationId; None: any call) with ``status``."""
+
+    status: int
+    times: int = 1
+    operation: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    message: str | None = None
+
+
+@dataclass(frozen=True)
+class Recorded:
+    call: Call
+    operation: str | None
+    status: int
+    response: Any
+
+
+@dataclass
+class Reply:
+    status: int
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str | None = None, errors: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message or _MESSAGES.get(status, "Error")
+        self.errors = errors
+
+
+@dataclass
+class Request:
+    """What a handler gets: path parameters, query, parsed JSON body, and the stand-in."""
+
+    standin: GitHubStandin
+    params: dict[str, str]
+    query: dict[str, list[str]]
+    body: Any
+    path: str
+
+    def repository(self) -> Repository:
+        full_name = f"{self.params['owner']}/{self.params['repo']}"
+        try:
+            return self.standin.repositories[full_name]
+        except KeyError:
+            raise ApiError(404) from None
+
+    def int_param(self, name: str) -> int:
+        return int(self.params[name])
+
+    def query_int(self, name: str, default: int) -> int:
+        values = self.query.get(name)
+        return int(values[0]) if values else default
+
+
+Handler = Callable[[Request], Reply]
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    template: str
+    operation_id: str
+    permission: tuple[str, ...]  # any one of these "scope:level" grants is enough
+    handler: Handler
+
+    @property
+    def pattern(self) -> re.Pattern[str]:
+        return re.compile("^" + re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(self.template)) + "$")
+
+
+ROUTES: list[Route] = []
+
+
+def route(method: str, template: str, operation_id: str, *permission: str) -> Callable[[Handler], Handler]:
+    def register(handler: Handler) -> Handler:
+        ROUTES.append(Route(method, template, operation_id, permission, handler))
+        return handler
+    return register
+
+
+@dataclass
+class StoredComment:
+    id: int
+    issue_number: int
+    body: str
+    user: str
+    created_at: str
+    updated_at: str
+
+
+@dataclass
+class Repository:
+    full_name: str
+    pull_requests: dict[int, str] = field(default_factory=dict)  # number → head SHA
+    comments: dict[int, StoredComment] = field(default_factory=dict)
+    check_runs: list[dict[str, Any]] = field(default_factory=list)
+    statuses: list[dict[str, Any]] = field(default_factory=list)
+
+    def issue_comments(self, number: int) -> list[StoredComment]:
+        return [c for c in self.comments.values() if c.issue_number == number]
+
+
+class GitHubStandin:
+    """Serves on ``http://127.0.0.1:<free port><prefix>``; ``prefix="/api/v3"`` looks like GitHub Enterprise."""
+
+    def __init__(self, openapi: GitHubOpenAPI, *, token: str = "standin-token", prefix: str = "") -> None:
+        self.openapi = openapi
+        self.token = token
+        self.prefix = prefix.rstrip("/")
+        self.permissions = dict(DEFAULT_PERMISSIONS)
+        self.repositories: dict[str, Repository] = {}
+        self.requests: list[Recorded] = []
+        self.validation_errors: list[str] = []
+        self.faults: list[Fault] = []
+        self._ids = itertools.count(1001)
+        self.lock = threading.RLock()
+        self._routes = sorted(ROUTES, key=lambda r: r.template.count("{"))
+        for known in self._routes:
+            documented = openapi.operation_id(known.method, known.template)
+            if documented != known.operation_id:
+                raise ValueError(f"{known.method} {known.template} is {documented!r} in GitHub's description, "
+                                 f"not {known.operation_id!r}")
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_class(self))
+        self._server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}{self.prefix}"
+
+    def start(self) -> GitHubStandin:
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
+                                        name="github-standin", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join()
+
+    # State that tests set up and inspect directly.
+
+    def add_repository(self, full_name: str) -> Repository:
+        with self.lock:
+            return self.repositories.setdefault(full_name, Repository(full_name))
+
+    def add_pull_request(self, full_name: str, number: int, head_sha: str) -> None:
+        self.add_repository(full_name).pull_requests[number] = head_sha
+
+    def add_comment(self, full_name: str, number: int, body: str, user: str = "octocat") -> StoredComment:
+        with self.lock:
+            now = _now()
+            comment = StoredComment(self.next_id(), number, body, user, now, now)
+            self.repositories[full_name].comments[comment.id] = comment
+            return comment
+
+    def inject(self, fault: Fault) -> None:
+        with self.lock:
+            self.faults.append(fault)
+
+    def take_validation_errors(self) -> list[str]:
+        """The errors so far, cleared: for tests that send an invalid call on purpose."""
+        with self.lock:
+            errors, self.validation_errors = self.validation_errors, []
+            return errors
+
+    def calls(self, operation: str | None = None) -> list[Recorded]:
+        return [r for r in self.requests if operation is None or r.operation == operation]
+
+    def next_id(self) -> int:
+        return next(self._ids)
+
+    # Serving.
+
+    def handle(self, call: Call) -> tuple[int, dict[str, str], bytes]:
+        matched = self._match(call)
+        operation = matched[0].operation_id if matched else self._documented_operation(call)
+        errors = self.openapi.request_errors(call)
+        reply: Reply
+        if errors:
+            self._invalid(f"request {call}: " + " | ".join(errors))
+            status = 404 if operation is None else 422
+            reply = _error_reply(ApiError(status, None if status == 404 else "Invalid request.",
+                                          [{"code": "invalid", "message": e} for e in errors] if status == 422
+                                          else None))
+        elif (fault := self._take_fault(operation)) is not None:
+            reply = _error_reply(ApiError(fault.status, fault.message))
+            reply.headers.update(fault.headers)
+        elif not self._authorized(call):
+            reply = _error_reply(ApiError(401))
+        elif matched is None:
+            self._invalid(f"request {call}: {operation} is valid but the stand-in does not implement it yet")
+            reply = _error_reply(ApiError(404))
+        else:
+            known, params = matched
+            reply = self._dispatch(known, params, call)
+        body = json.dumps(reply.body).encode() if reply.body is not None else b""
+        headers = {**self._standard_headers(), **reply.headers}
+        if body:
+            headers["Content-Type"] = "application/json; charset=utf-8"
+        # A call GitHub does not document has no documented answer to check against.
+        for error in self.openapi.response_errors(call, reply.status, headers, body) if operation else []:
+            self._invalid(f"response {reply.status} to {call}: {error}")
+        with self.lock:
+            self.requests.append(Recorded(call, operation, reply.status, reply.body))
+        return reply.status, headers, body
+
+    def _dispatch(self, known: Route, params: dict[str, str], call: Call) -> Reply:
+        if known.permission and not any(self._granted(p) for p in known.permission):
+            return _error_reply(ApiError(403))
+        try:
+            body = call.json()
+        except ValueError:
+            return _error_reply(ApiError(400, "Problems parsing JSON"))
+        try:
+            with self.lock:
+                return known.handler(Request(self, params, dict(call.query), body, call.path))
+        except ApiError as exc:
+            return _error_reply(exc)
+
+    def _granted(self, grant: str) -> bool:
+        scope, level = grant.split(":")
+        held = self.permissions.get(scope, "none")
+        return held == "write" or held == level
+
+    def _authorized(self, call: Call) -> bool:
+        scheme, _, token = call.headers.get("Authorization", "").partition(" ")
+        return scheme.lower() in ("bearer", "token") and token == self.token
+
+    def _match(self, call: Call) -> tuple[Route, dict[str, str]] | None:
+        for known in self._routes:
+            if known.method == call.method and (found := known.pattern.match(call.path)):
+                return known, {k: unquote(v) for k, v in found.groupdict().items()}
+        return None
+
+    def _documented_operation(self, call: Call) -> str | None:
+        for template, item in self.openapi.document["paths"].items():
+            pattern = re.sub(r"\\\{(\w+)\\\}", r"[^/]+", re.escape(template))
+            if re.fullmatch(pattern, call.path) and isinstance(op := item.get(call.method.lower()), dict):
+                return str(op.get("operationId"))
+        return None
+
+    def _take_fault(self, operation: str | None) -> Fault | None:
+        with self.lock:
+            for fault in self.faults:
+                if fault.times > 0 and fault.operation in (None, operation):
+                    fault.times -= 1
+                    return fault
+        return None
+
+    def _invalid(self, message: str) -> None:
+        with self.lock:
+            self.validation_errors.append(message)
+
+    @staticmethod
+    def _standard_headers() -> dict[str, str]:
+        return {
+            "X-GitHub-Api-Version-Selected": "2022-11-28",
+            "X-GitHub-Request-Id": uuid.uuid4().hex[:16].upper(),
+            "x-ratelimit-limit": "5000",
+            "x-ratelimit-remaining": "4999",
+            "x-ratelimit-reset": str(int(datetime.now(timezone.utc).timestamp()) + 3600),
+            "x-ratelimit-resource": "core",
+            "x-ratelimit-used": "1",
+        }
+
+
+def _handler_class(standin: GitHubStandin) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _serve(self) -> None:
+            parts = urlsplit(self.path)
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            path = parts.path
+            if standin.prefix and not path.startswith(standin.prefix + "/"):
+                standin._invalid(f"request {self.command} {path}: outside the API root {standin.prefix}")
+                status, headers, data = 404, {"Content-Type": "application/json"}, b'{"message": "Not Found"}'
+            else:
+                call = Call(self.command, path.removeprefix(standin.prefix), parse_qs(parts.query),
+                            dict(self.headers.items()), body)
+                status, headers, data = standin.handle(call)
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _serve
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    return Handler
+
+
+# Representations, shaped as GitHub's description requires.
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _error_reply(error: ApiError) -> Reply:
+    body: dict[str, Any] = {"message": error.message, "documentation_url": DOCS, "status": str(error.status)}
+    if error.errors:
+        body["errors"] = error.errors
+    return Reply(error.status, body)
+
+
+def _user(login: str) -> dict[str, Any]:
+    api = f"https://api.github.com/users/{login}"
+    return {
+        "login": login, "id": 41898282 if login == ACTIONS_BOT else zlib.crc32(login.encode()) % 10**7,
+        "node_id": "MDM6Qm90NDE4OTgyODI=", "avatar_url": "https://avatars.githubusercontent.com/in/15368?v=4",
+        "gravatar_id": "", "url": api, "html_url": f"https://github.com/{login}",
+        "followers_url": f"{api}/followers", "following_url": f"{api}/following{{/other_user}}",
+        "gists_url": f"{api}/gists{{/gist_id}}", "starred_url": f"{api}/starred{{/owner}}{{/repo}}",
+        "subscriptions_url": f"{api}/subscriptions", "organizations_url": f"{api}/orgs",
+        "repos_url": f"{api}/repos", "events_url": f"{api}/events{{/privacy}}",
+        "received_events_url": f"{api}/received_events", "type": "Bot" if login.endswith("[bot]") else "User",
+        "site_admin": False,
+    }
+
+
+def _actions_app() -> dict[str, Any]:
+    return {
+        "id": 15368, "slug": "github-actions", "node_id": "MDM6QXBwMTUzNjg=", "owner": _user("github"),
+        "name": "GitHub Actions", "description": "Automate your workflow from idea to production",
+        "external_url": "https://help.github.com/en/actions", "html_url": "https://github.com/apps/github-actions",
+        "created_at": "2018-07-30T09:30:17Z", "updated_at": "2019-12-10T19:04:12Z",
+        "permissions": {"checks": "write", "pull_requests": "write", "statuses": "write"},
+        "events": ["check_run", "check_suite"],
+    }
+
+
+def _comment_json(request: Request, repo: Repository, comment: StoredComment) -> dict[str, Any]:
+    base = request.standin.url
+    return {
+        "id": comment.id, "node_id": f"IC_{comment.id}",
+        "url": f"{base}/repos/{repo.full_name}/issues/comments/{comment.id}",
+        "html_url": f"https://github.com/{repo.full_name}/pull/{comment.issue_number}#issuecomment-{comment.id}",
+        "issue_url": f"{base}/repos/{repo.full_name}/issues/{comment.issue_number}",
+        "body": comment.body, "user": _user(comment.user), "created_at": comment.created_at,
+        "updated_at": comment.updated_at, "author_association": "NONE", "performed_via_github_app": None,
+    }
+
+
+def _pull_request(request: Request, repo: Repository) -> int:
+    number = request.int_param("issue_number")
+    if number not in repo.pull_requests:
+        raise ApiError(404)
+    return number
+
+
+def _comment(request: Request, repo: Repository) -> StoredComment:
+    try:
+        return repo.comments[request.int_param("comment_id")]
+    except KeyError:
+        raise ApiError(404) from None
+
+
+def _page_links(request: Request, page: int, last: int, per_page: int) -> str:
+    def link(number: int, rel: str) -> str:
+        query = {k: v[0] for k, v in request.query.items()} | {"per_page": str(per_page), "page": str(number)}
+        return f'<{request.standin.url}{request.path}?{urlencode(query)}>; rel="{rel}"'
+    rels: Iterator[str] = iter([])
+    if page < last:
+        rels = itertools.chain(rels, [link(page + 1, "next"), link(last, "last")])
+    if page > 1:
+        rels = itertools.chain(rels, [link(page - 1, "prev"), link(1, "first")])
+    return ", ".join(rels)
+
+
+# Endpoints.
+
+
+@route("GET", "/repos/{owner}/{repo}/issues/{issue_number}/comments", "issues/list-comments",
+       "pull-requests:read", "issues:read")
+def list_comments(request: Request) -> Reply:
+    repo = request.repository()
+    number = _pull_request(request, repo)
+    per_page = min(max(request.query_int("per_page", 30), 1), 100)
+    page = max(request.query_int("page", 1), 1)
+    comments = sorted(repo.issue_comments(number), key=lambda c: c.id)
+    last = max((len(comments) + per_page - 1) // per_page, 1)
+    chunk = comments[(page - 1) * per_page: page * per_page]
+    links = _page_links(request, page, last, per_page)
+    return Reply(200, [_comment_json(request, repo, c) for c in chunk], {"Link": links} if links else {})
+
+
+@route("POST", "/repos/{owner}/{repo}/issues/{issue_number}/comments", "issues/create-comment",
+       "pull-requests:write", "issues:write")
+def create_comment(request: Request) -> Reply:
+    repo = request.repository()
+    number = _pull_request(request, repo)
+    comment = request.standin.add_comment(repo.full_name, number, request.body["body"], user=ACTIONS_BOT)
+    data = _comment_json(request, repo, comment)
+    return Reply(201, data, {"Location": data["url"]})
+
+
+@route("PATCH", "/repos/{owner}/{repo}/issues/comments/{comment_id}", "issues/update-comment",
+       "pull-requests:write", "issues:write")
+def update_comment(request: Request) -> Reply:
+    repo = request.repository()
+    comment = _comment(request, repo)
+    comment.body = request.body["body"]
+    comment.updated_at = _now()
+    return Reply(200, _comment_json(request, repo, comment))
+
+
+@route("DELETE", "/repos/{owner}/{repo}/issues/comments/{comment_id}", "issues/delete-comment",
+       "pull-requests:write", "issues:write")
+def delete_comment(request: Request) -> Reply:
+    repo = request.repository()
+    del repo.comments[_comment(request, repo).id]
+    return Reply(204)
+
+
+@route("POST", "/repos/{owner}/{repo}/check-runs", "checks/create", "checks:write")
+def create_check_run(request: Request) -> Reply:
+    repo = request.repository()
+    body = request.body
+    run_id = request.standin.next_id()
+    conclusion = body.get("conclusion")
+    status = "completed" if conclusion else body.get("status", "queued")
+    if status == "completed" and not conclusion:
+        raise ApiError(422, "Invalid request.", [{"code": "missing_field", "field": "conclusion",
+                                                  "resource": "CheckRun"}])
+    output = body.get("output") or {}
+    now = _now()
+    api = f"{request.standin.url}/repos/{repo.full_name}/check-runs/{run_id}"
+    run = {
+        "id": run_id, "node_id": f"CR_{run_id}", "head_sha": body["head_sha"], "name": body["name"],
+        "external_id": body.get("external_id", ""), "url": api,
+        "html_url": f"https://github.com/{repo.full_name}/runs/{run_id}",
+        "details_url": body.get("details_url", f"https://github.com/{repo.full_name}/runs/{run_id}"),
+        "status": status, "conclusion": conclusion, "started_at": body.get("started_at", now),
+        "completed_at": body.get("completed_at", now) if status == "completed" else None,
+        "output": {"title": output.get("title"), "summary": output.get("summary"), "text": output.get("text"),
+                   "annotations_count": len(output.get("annotations", [])), "annotations_url": f"{api}/annotations"},
+        "check_suite": {"id": run_id + 500000}, "app": _actions_app(), "pull_requests": [],
+    }
+    repo.check_runs.append(run)
+    return Reply(201, run)
+
+
+@route("POST", "/repos/{owner}/{repo}/statuses/{sha}", "repos/create-commit-status", "statuses:write")
+def create_commit_status(request: Request) -> Reply:
+    repo = request.repository()
+    body = request.body
+    status_id = request.standin.next_id()
+    now = _now()
+    status = {
+        "url": f"{request.standin.url}/repos/{repo.full_name}/statuses/{request.params['sha']}",
+        "avatar_url": None, "id": status_id, "node_id": f"SC_{status_id}", "state": body["state"],
+        "description": body.get("description"), "target_url": body.get("target_url"),
+        "context": body.get("context", "default"), "created_at": now, "updated_at": now,
+        "creator": _user(ACTIONS_BOT),
+    }
+    repo.statuses.append({**status, "sha": request.params["sha"]})
+    return Reply(201, status, {"Location": status["url"]})
