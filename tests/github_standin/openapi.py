@@ -16,7 +16,7 @@ from openapi_schema_validator import OAS30Validator
 
 # Statuses GitHub may answer on any endpoint without its description listing them there; their body is
 # then checked against the description's generic `basic-error` schema.
-GENERIC_ERROR_STATUSES = frozenset({401, 403, 404, 422, 429, 500, 502, 503, 504})
+GENERIC_ERROR_STATUSES = frozenset({400, 401, 403, 404, 422, 429, 500, 502, 503, 504})
 
 
 class GitHubOpenAPI:
@@ -49,7 +49,7 @@ class GitHubOpenAPI:
 
 
 class Call:
-    """One HTTP request as the stand-in received it, relative to the API root."""
+    """One HTTP request as the stand-in received it: path relative to the API root, headers Title-Cased."""
 
     def __init__(self, method: str, path: str, query: Mapping[str, list[str]], headers: Mapping[str, str],
                  body: bytes) -> None:

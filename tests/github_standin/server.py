@@ -321,7 +321,7 @@ def _handler_class(standin: GitHubStandin) -> type[BaseHTTPRequestHandler]:
                 status, headers, data = 404, {"Content-Type": "application/json"}, b'{"message": "Not Found"}'
             else:
                 call = Call(self.command, path.removeprefix(standin.prefix), parse_qs(parts.query),
-                            dict(self.headers.items()), body)
+                            {name.title(): value for name, value in self.headers.items()}, body)
                 status, headers, data = standin.handle(call)
             self.send_response(status)
             for name, value in headers.items():
