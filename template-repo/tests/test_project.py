@@ -34,7 +34,8 @@ def _paths(entries: list[Any]) -> set[str]:
 def test_each_path_in_mlcd_yaml_is_written_by_a_stage(stages: dict[str, Any], config: dict[str, Any]) -> None:
     outs = {path for stage in stages.values() for path in _paths(stage.get("outs", []))}
     metrics = {path for stage in stages.values() for path in _paths(stage.get("metrics", []))}
-    assert config["data"]["path"] in outs
+    raw = config["data"]["path"]
+    assert raw in outs or (ROOT / f"{raw}.dvc").is_file(), f"{raw}: neither a stage output nor `dvc add`-ed"
     assert set(config["data"]["splits"].values()) <= outs
     assert config["evaluate"]["holdout"] in outs
     assert config["model"]["path"] in _paths(stages[config["train"]["stage"]]["outs"])
