@@ -1,0 +1,89 @@
+"""`mlcd compare` and `mlcd report` on two real commits of the template project."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from testing.repos import git, make_template_repo, mlcd
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def pr_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """main: trained and committed (metrics.json, dvc.lock). Branch pr: a weaker model, trained, not committed."""
+    repo = make_template_repo(tmp_path_factory.mktemp("pr") / "project")
+    assert mlcd(repo, "train").returncode == 0
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "train on main")
+    git(repo, "tag", "penguins-classifier#production#1")
+    git(repo, "checkout", "-qb", "pr")
+    params = repo / "params.yaml"
+    params.write_text(params.read_text().replace("C: 1.0", "C: 0.002"))
+    assert mlcd(repo, "train").returncode == 0
+    assert mlcd(repo, "data", "test").returncode == 0
+    return repo
+
+
+def test_regressing_pr_fails_the_gates_and_says_by_how_much(pr_repo: Path) -> None:
+    result = mlcd(pr_repo, "compare", "--base", "main", "--data-test", "data-test.json")
+    assert result.returncode == 3, result.stderr
+    document = json.loads((pr_repo / "comparison.json").read_text())
+    assert document["passed"] is False
+    verdicts = {(g["kind"], g["metric"]): g for g in document["gates"]}
+    vs_base = verdicts[("regression_vs_base", "accuracy")]
+    assert vs_base["verdict"] == "fail" and "worse by" in vs_base["reason"] and "beyond noise" in vs_base["reason"]
+    vs_prod = verdicts[("regression_vs_production", "accuracy")]
+    assert vs_prod["verdict"] == "fail" and vs_prod["reference"] == document["production"]["metrics"]["accuracy"]
+    assert verdicts[("data_tests", None)]["verdict"] == "pass"
+    assert document["params_changed"] == {"train.classifier.C": [1.0, 0.002]}
+    assert "models/model.skops" in document["data_changed"]
+    assert "metrics.json" not in document["data_changed"]
+
+
+def test_report_renders_the_comparison(pr_repo: Path, tmp_path: Path) -> None:
+    mlcd(pr_repo, "compare", "--base", "main", "--data-test", "data-test.json", "--no-fail")
+    summary = tmp_path / "summary.md"
+    result = mlcd(pr_repo, "report", GITHUB_STEP_SUMMARY=str(summary))
+    assert result.returncode == 0, result.stderr
+    report = (pr_repo / "report.md").read_text()
+    assert report.startswith("## ❌ mlcd:")
+    assert "accuracy vs base (max regression 0.02)" in report
+    assert "| `train.classifier.C` | 1.0 | 0.002 |" in report
+    assert "### Data tests" in report and "### Slices" in report and "xychart-beta" in report
+    assert summary.read_text().strip() == report.strip()
+
+
+def test_unchanged_pr_passes_every_regression_gate(pr_repo: Path, tmp_path: Path) -> None:
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", "--branch", "main", str(pr_repo), str(clone)], check=True)
+    (clone / ".dvc" / "cache").symlink_to(pr_repo / ".dvc" / "cache")  # share outputs instead of re-running
+    assert mlcd(clone, "train").returncode == 0
+    result = mlcd(clone, "compare", "--base", "origin/main")
+    assert result.returncode == 0, result.stderr
+    gates = json.loads((clone / "comparison.json").read_text())["gates"]
+    assert {g["verdict"] for g in gates if g["kind"].startswith("regression")} == {"pass"}
+
+
+def test_shallow_clone_fetches_the_base(pr_repo: Path, tmp_path: Path) -> None:
+    clone = tmp_path / "shallow"
+    subprocess.run(["git", "clone", "-q", "--depth=1", "--branch", "pr", f"file://{pr_repo}", str(clone)], check=True)
+    for name in ("metrics.json", "predictions.csv"):
+        (clone / name).write_text((pr_repo / name).read_text())
+    assert git(clone, "rev-parse", "--is-shallow-repository").strip() == "true"
+    result = mlcd(clone, "compare", "--base", "origin/main", "--no-fail")
+    assert result.returncode == 0, result.stderr
+    document = json.loads((clone / "comparison.json").read_text())
+    assert document["base"]["rev"] == git(pr_repo, "rev-parse", "main").strip()
+
+
+def test_missing_base_revision_says_how_to_fix(pr_repo: Path, tmp_path: Path) -> None:
+    result = mlcd(pr_repo, "compare", "--base", "origin/no-such-branch")
+    assert result.returncode == 4
+    [error] = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert "base revision 'origin/no-such-branch' is not in the repository" in error
+    assert "fetch-depth: 0" in error
