@@ -11,6 +11,7 @@ from mlcd.data import Check, fmt, summary
 __all__ = ["label_leakage_check", "overlap_check", "relabelling", "row_hashes"]
 
 _EXAMPLES = 3
+_SAMPLE = 10_000
 
 
 def row_hashes(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
@@ -58,12 +59,19 @@ def relabelling(feature: pd.Series, label: pd.Series) -> dict[object, object] | 
     repeats, cannot show leakage, so gives None.
     """
     both = feature.notna().to_numpy() & label.notna().to_numpy()
-    if not both.any():
+    feature, label = feature[both], label[both]
+    # A mapping that is not one-to-one on some rows is not one-to-one on all: look at a few rows first.
+    if len(feature) > _SAMPLE and _bijection(feature.iloc[:_SAMPLE], label.iloc[:_SAMPLE]) is None:
         return None
-    feature_codes, feature_values = pd.factorize(feature[both])
-    label_codes, label_values = pd.factorize(label[both])
-    if len(label_values) < 2 or int(both.sum()) <= len(label_values):
+    mapping = _bijection(feature, label)
+    if mapping is None or len(mapping) < 2 or len(feature) <= len(mapping):
         return None
+    return mapping
+
+
+def _bijection(feature: pd.Series, label: pd.Series) -> dict[object, object] | None:
+    feature_codes, feature_values = pd.factorize(feature)
+    label_codes, label_values = pd.factorize(label)
     pairs = pd.unique(feature_codes.astype(np.int64) * len(label_values) + label_codes)
     if not len(pairs) == len(feature_values) == len(label_values):
         return None

@@ -7,6 +7,7 @@ needs it is skipped, not failed twice.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from mlcd.config.model import Config, Contract, QualityConfig
@@ -68,14 +69,24 @@ def null_rate_check(frame: pd.DataFrame, contract: Contract, quality: QualityCon
 def duplicates_check(frame: pd.DataFrame, quality: QualityConfig) -> Check:
     if frame.empty:
         return Check("duplicates", "quality", "passed", "no rows, no duplicates")
-    repeated = frame.duplicated()
+    repeated = _duplicated(frame)
     count = int(repeated.sum())
     rate = count / len(frame)
     message = f"{plural(count, 'duplicate row')} ({rate:.1%}), max {quality.max_duplicate_rate:.1%}"
     if rate > quality.max_duplicate_rate:
-        rows = ", ".join(str(i) for i in frame.index[repeated.to_numpy()][:_EXAMPLES])
+        rows = ", ".join(str(i) for i in frame.index[repeated][:_EXAMPLES])
         return Check("duplicates", "quality", "failed", f"{message} (e.g. at index {rows})", (message,))
     return Check("duplicates", "quality", "passed", message)
+
+
+def _duplicated(frame: pd.DataFrame) -> np.ndarray:
+    """Like ``frame.duplicated()``, several times faster: rows are hashed, and only rows whose hash repeats
+    are compared exactly (equal rows always hash equal; pandas canonicalises -0.0 and NaN)."""
+    candidates = pd.util.hash_pandas_object(frame, index=False).duplicated(keep=False).to_numpy()
+    repeated = np.zeros(len(frame), dtype=bool)
+    if candidates.any():
+        repeated[candidates] = frame[candidates].duplicated().to_numpy()
+    return repeated
 
 
 def row_count_check(frame: pd.DataFrame, quality: QualityConfig) -> Check:

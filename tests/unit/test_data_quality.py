@@ -87,6 +87,16 @@ def test_duplicate_rate() -> None:
     assert duplicates_check(data, QualityConfig(max_duplicate_rate=0.05)).status == "passed"
 
 
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([0.0, -0.0, 1.5, float("nan")]), st.sampled_from(["p", "q", None]),
+                          st.booleans()), min_size=1, max_size=40))
+def test_duplicates_agree_with_pandas(rows: list[tuple[float, str | None, bool]]) -> None:
+    data = pd.DataFrame(rows, columns=["x", "s", "b"])
+    expected = int(data.duplicated().sum())
+    check = duplicates_check(data, QualityConfig(max_duplicate_rate=1.0))
+    assert check.message.startswith(f"{expected} duplicate row")
+
+
 def test_row_count_bounds() -> None:
     assert row_count_check(frame(10), QualityConfig(min_rows=11)).message == (
         "10 rows, fewer than quality.min_rows (11)")
@@ -167,6 +177,15 @@ def test_a_feature_that_only_predicts_the_label_is_not_a_relabelling() -> None:
     assert relabelling(pd.Series([1, 1, 2, 2, 3, 3]), label) == {"a": 1, "b": 2, "c": 3}
     assert relabelling(pd.Series([1, 2, 3]), pd.Series(["a", "b", "c"])) is None  # no label value repeats
     assert relabelling(pd.Series([1, 1]), pd.Series(["a", "a"])) is None  # a single class
+
+
+def test_relabelling_in_large_data_is_decided_on_every_row() -> None:
+    label = pd.Series(np.tile(["a", "b"], 20_000))
+    renamed = label.map({"a": "x", "b": "y"})
+    assert relabelling(renamed, label) == {"a": "x", "b": "y"}
+    broken_late = renamed.copy()
+    broken_late.iloc[-1] = "x"  # the first rows agree; the last one does not
+    assert relabelling(broken_late, label) is None
 
 
 def test_clean_penguins_have_no_leaking_feature(penguins: pd.DataFrame, template_config: Config) -> None:
