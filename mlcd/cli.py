@@ -38,7 +38,8 @@ def build_parser() -> _Parser:
         description="Continuous delivery for machine learning: data tests, training with lineage, "
         "evaluation and gates, driven by GitHub Actions.",
         epilog="Exit codes: 0 ok, 2 config or usage error, 3 a check or gate failed, 4 input missing, "
-        "5 an external tool failed, 6 model file unsafe. MLCD_DEBUG=1 shows tracebacks.",
+        "5 an external tool failed, 6 model file unsafe, 7 GitHub API refused or unreachable. "
+        "MLCD_DEBUG=1 shows tracebacks.",
     )
     parser.add_argument("--version", action="version", version=f"mlcd {__version__}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=_Parser)
@@ -89,6 +90,19 @@ def build_parser() -> _Parser:
                       "render the pull-request report (Markdown) from a comparison")
     report.add_argument("--comparison", metavar="FILE", default="comparison.json")
     report.add_argument("--output", metavar="FILE", default="report.md")
+
+    comment = _command(commands, "comment", "mlcd.commands.comment",
+                       "publish the report on the pull request: one sticky comment, and a check run with --conclusion")
+    comment.add_argument("--body", metavar="FILE", required=True, help="Markdown report to publish (e.g. report.md)")
+    comment.add_argument("--pr", metavar="N", type=int, help="pull request number (default: from $GITHUB_EVENT_PATH)")
+    comment.add_argument("--repo", metavar="OWNER/NAME", help="repository (default: $GITHUB_REPOSITORY)")
+    comment.add_argument("--sha", metavar="SHA",
+                         help="commit for the check run (default: the pull request's head, then $GITHUB_SHA)")
+    comment.add_argument("--conclusion", choices=["success", "failure"],
+                         help="also create the 'mlcd / gates' check run (or commit status) with this conclusion")
+    comment.add_argument("--title", metavar="TEXT", help="check run title (default: Gates passed / Gates failed)")
+    comment.add_argument("--out", metavar="FILE", default="mlcd-comment.md",
+                         help="where the comment goes when it cannot be posted (no token, no pull request)")
     return parser
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from testing.repos import make_template_repo, mlcd
+from testing.repos import git, make_template_repo, mlcd
 
 
 @pytest.fixture
@@ -22,3 +22,18 @@ def trained_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert result.returncode == 0, result.stderr
     return repo
 
+
+@pytest.fixture(scope="session")
+def pr_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """main: trained and committed (metrics.json, dvc.lock). Branch pr: a weaker model, trained, not committed."""
+    repo = make_template_repo(tmp_path_factory.mktemp("pr") / "project")
+    assert mlcd(repo, "train").returncode == 0
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "train on main")
+    git(repo, "tag", "penguins-classifier#production#1")
+    git(repo, "checkout", "-qb", "pr")
+    params = repo / "params.yaml"
+    params.write_text(params.read_text().replace("C: 1.0", "C: 0.002"))
+    assert mlcd(repo, "train").returncode == 0
+    assert mlcd(repo, "data", "test").returncode == 0
+    return repo

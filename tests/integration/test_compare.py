@@ -8,25 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from testing.repos import git, make_template_repo, mlcd
+from testing.repos import git, mlcd
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def pr_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """main: trained and committed (metrics.json, dvc.lock). Branch pr: a weaker model, trained, not committed."""
-    repo = make_template_repo(tmp_path_factory.mktemp("pr") / "project")
-    assert mlcd(repo, "train").returncode == 0
-    git(repo, "add", "-A")
-    git(repo, "commit", "-qm", "train on main")
-    git(repo, "tag", "penguins-classifier#production#1")
-    git(repo, "checkout", "-qb", "pr")
-    params = repo / "params.yaml"
-    params.write_text(params.read_text().replace("C: 1.0", "C: 0.002"))
-    assert mlcd(repo, "train").returncode == 0
-    assert mlcd(repo, "data", "test").returncode == 0
-    return repo
 
 
 def test_regressing_pr_fails_the_gates_and_says_by_how_much(pr_repo: Path) -> None:

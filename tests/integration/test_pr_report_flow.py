@@ -1,0 +1,78 @@
+"""The pull-request flow: compare → report → comment, posted to the OpenAPI-validated GitHub stand-in."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from github_standin import GitHubStandin
+
+from testing.repos import git, mlcd
+
+pytestmark = pytest.mark.integration
+
+REPO = "octo-org/penguins"
+PR = 12
+MARKER = "<!-- mlcd:report -->"
+
+
+def publish(repo: Path, standin: GitHubStandin, conclusion: str) -> None:
+    env = {"GITHUB_TOKEN": standin.token, "GITHUB_API_URL": standin.url, "GITHUB_REPOSITORY": REPO,
+           "GITHUB_ACTIONS": "true"}
+    head = git(repo, "rev-parse", "HEAD").strip()
+    result = mlcd(repo, "comment", "--body", "report.md", "--pr", str(PR), "--sha", head,
+                  "--conclusion", conclusion, **env)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.fixture
+def own_pr_repo(pr_repo: Path, tmp_path: Path) -> Path:
+    """A private copy of the shared PR repository, for a test that pushes more commits."""
+    copy = tmp_path / "project"
+    shutil.copytree(pr_repo, copy, symlinks=True)
+    return copy
+
+
+def test_regressing_pr_gets_one_sticky_comment_and_a_failing_check(own_pr_repo: Path,
+                                                                    github_standin: GitHubStandin) -> None:
+    pr_repo = own_pr_repo
+    github_standin.add_pull_request(REPO, PR, git(pr_repo, "rev-parse", "HEAD").strip())
+    assert mlcd(pr_repo, "compare", "--base", "main", "--data-test", "data-test.json").returncode == 3
+    assert mlcd(pr_repo, "report").returncode == 0
+    publish(pr_repo, github_standin, "failure")
+
+    [comment] = github_standin.repositories[REPO].issue_comments(PR)
+    first_id, first_body = comment.id, comment.body
+    assert comment.body.startswith(MARKER)
+    assert "## ❌ mlcd:" in comment.body
+    assert "| accuracy ↑ |" in comment.body and "🔴 ▼" in comment.body  # metric, delta and direction
+    assert "❌ | accuracy vs base (max regression 0.02)" in comment.body
+    assert "worse by" in comment.body
+    [check] = github_standin.repositories[REPO].check_runs
+    assert check["name"] == "mlcd / gates"
+    assert check["conclusion"] == "failure"
+    assert "accuracy vs base" in check["output"]["summary"]
+
+    # a second push: the same comment is updated in place, never duplicated
+    params = pr_repo / "params.yaml"
+    params.write_text(params.read_text().replace("C: 0.002", "C: 0.004"))
+    assert mlcd(pr_repo, "train").returncode == 0
+    assert mlcd(pr_repo, "compare", "--base", "main", "--data-test", "data-test.json", "--no-fail").returncode == 0
+    assert mlcd(pr_repo, "report").returncode == 0
+    publish(pr_repo, github_standin, "failure")
+    [updated] = github_standin.repositories[REPO].issue_comments(PR)
+    assert updated.id == first_id
+    assert updated.body != first_body and "| `train.classifier.C` | 1.0 | 0.004 |" in updated.body
+    assert len(github_standin.calls("issues/create-comment")) == 1
+    assert len(github_standin.calls("issues/update-comment")) == 1
+    assert len(github_standin.repositories[REPO].check_runs) == 2
+
+
+def test_without_a_token_the_comment_goes_to_a_file(pr_repo: Path) -> None:
+    assert mlcd(pr_repo, "compare", "--base", "main", "--no-fail").returncode == 0
+    assert mlcd(pr_repo, "report").returncode == 0
+    result = mlcd(pr_repo, "comment", "--body", "report.md")
+    assert result.returncode == 0, result.stderr
+    assert "mlcd-comment.md" in result.stderr
+    assert (pr_repo / "mlcd-comment.md").read_text().count("## ❌ mlcd:") == 1
