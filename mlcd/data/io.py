@@ -28,6 +28,7 @@ _BOMS = (
     (codecs.BOM_UTF32_BE, "utf-32"),
     (codecs.BOM_UTF16_LE, "utf-16"),
     (codecs.BOM_UTF16_BE, "utf-16"),
+    (codecs.BOM_UTF8, "utf-8"),
 )
 _SNIFF_BYTES = 8192
 _TEXT_CONTROLS = set(b"\t\n\r\f\b")
@@ -114,9 +115,14 @@ def _sniff_csv(head: bytes, name: str, encoding: str) -> None:
             if not family.startswith(bom_encoding):
                 raise InputError(f"{name} is {bom_encoding.upper()} text (it starts with a {bom_encoding.upper()} "
                                  f"byte-order mark), not {encoding}",
-                                 fix=f"set data.csv.encoding: {bom_encoding} in mlcd.yaml, or save the file as UTF-8")
+                                 fix=f"set data.csv.encoding: {bom_encoding} in mlcd.yaml"
+                                 + ("" if bom_encoding == "utf-8" else ", or save the file as UTF-8"))
             return
     if family.startswith(("utf-16", "utf-32")):
+        if b"\x00" not in head:
+            raise InputError(f"{name} is not {encoding} text: it has no byte-order mark and no NUL bytes, "
+                             "so it is in an 8-bit encoding such as UTF-8",
+                             fix="set data.csv.encoding: utf-8 (or the file's encoding) in mlcd.yaml")
         return
     if head.startswith(b"PAR1"):
         raise InputError(f"{name} is a Parquet file, not CSV",

@@ -173,11 +173,43 @@ def test_a_missing_file_fails_read(project: Project) -> None:
                                             "the file, run `dvc pull` (or `dvc repro`))")
 
 
+def test_an_unknown_extension_asks_for_data_format(project: Project) -> None:
+    data = replace(project.config.data, path="data/raw/penguins.json")
+    project.config = replace(project.config, data=data)
+    project.data.write_text("{}")
+    result = project.run()
+    assert result.check("read").message == (f"cannot tell the format of {project.data} from its extension '.json' "
+                                            "(fix: set data.format to csv or parquet in mlcd.yaml)")
+
+
+def test_a_directory_is_not_data(project: Project) -> None:
+    project.data.unlink()
+    project.data.mkdir()
+    assert project.run().check("read").message == (f"{project.data} is not a file (fix: point data.path (or PATH) "
+                                                   "at a CSV or Parquet file)")
+
+
 def test_the_configured_delimiter_and_encoding_are_used(project: Project) -> None:
     csv = replace(project.config.data.csv, delimiter=";", encoding="utf-16")
     project.config = replace(project.config, data=replace(project.config.data, csv=csv))
     project.write(project.clean, sep=";", encoding="utf-16")
     assert project.run().passed
+
+
+@pytest.mark.parametrize(("encoding", "content", "message"), [
+    ("latin-1", "\ufeffspecies\n".encode(), "is UTF-8 text (it starts with a UTF-8 byte-order mark), not latin-1"),
+    ("utf-16", b"species\nAdelie\n", "is not utf-16 text: it has no byte-order mark and no NUL bytes"),
+    ("utf-8", "species\nAdelie\n".encode("utf-16-le"), "looks like UTF-16 text without a byte-order mark"),
+    ("no-such-codec", b"species\n", "data.csv.encoding 'no-such-codec' is not a known text encoding"),
+])
+def test_an_encoding_that_does_not_match_the_file(project: Project, encoding: str, content: bytes,
+                                                  message: str) -> None:
+    csv = replace(project.config.data.csv, encoding=encoding)
+    project.config = replace(project.config, data=replace(project.config.data, csv=csv))
+    project.data.write_bytes(content)
+    result = project.run()
+    assert failed(result) == {"read"}
+    assert message in result.check("read").message
 
 
 def test_custom_missing_value_markers(project: Project) -> None:
