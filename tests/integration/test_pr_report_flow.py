@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 
 import pytest
-from github_standin import GitHubStandin
+from github_standin import Fault, GitHubStandin
 
 from testing.repos import git, mlcd
 
@@ -76,3 +77,34 @@ def test_without_a_token_the_comment_goes_to_a_file(pr_repo: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "mlcd-comment.md" in result.stderr
     assert (pr_repo / "mlcd-comment.md").read_text().count("## ❌ mlcd:") == 1
+
+
+def test_comment_command_rides_out_rate_limits_and_server_errors(pr_repo: Path, github_standin: GitHubStandin,
+                                                                  tmp_path: Path) -> None:
+    github_standin.add_pull_request(REPO, PR, git(pr_repo, "rev-parse", "HEAD").strip())
+    github_standin.inject(Fault(429, operation="issues/list-comments", headers={"Retry-After": "1"}))
+    github_standin.inject(Fault(500, times=1, operation="issues/create-comment"))
+    body = tmp_path / "report.md"
+    body.write_text("## ✅ mlcd: all 1 gates passed\n")
+    started = time.monotonic()
+    result = mlcd(pr_repo, "comment", "--body", str(body), "--pr", str(PR), GITHUB_TOKEN=github_standin.token,
+                  GITHUB_API_URL=github_standin.url, GITHUB_REPOSITORY=REPO)
+    assert result.returncode == 0, result.stderr
+    assert time.monotonic() - started >= 1.0  # Retry-After was honoured
+    assert [r.status for r in github_standin.requests] == [429, 200, 500, 201]
+    assert len(github_standin.repositories[REPO].issue_comments(PR)) == 1
+
+
+def test_comment_command_without_permission_says_which_and_how(pr_repo: Path, github_standin: GitHubStandin,
+                                                               tmp_path: Path) -> None:
+    github_standin.add_pull_request(REPO, PR, git(pr_repo, "rev-parse", "HEAD").strip())
+    github_standin.permissions["pull-requests"] = "read"
+    github_standin.permissions["issues"] = "read"
+    body = tmp_path / "report.md"
+    body.write_text("report\n")
+    result = mlcd(pr_repo, "comment", "--body", str(body), "--pr", str(PR), GITHUB_TOKEN=github_standin.token,
+                  GITHUB_API_URL=github_standin.url, GITHUB_REPOSITORY=REPO)
+    assert result.returncode == 7
+    [error] = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert "pull-requests: write" in error and "permissions:" in error
+    assert "Traceback" not in result.stderr
