@@ -214,8 +214,9 @@ def summarise(cases: pd.DataFrame, frame: pd.DataFrame, contract: Contract) -> l
     specs = {spec.name: spec for spec in contract.columns}
     findings: list[Finding] = []
     schema_level = (cases["schema_context"] == "DataFrameSchema").to_numpy()
-    for check, case in zip(cases["check"][schema_level], cases["failure_case"][schema_level], strict=True):
-        findings.append(_schema_finding(str(check), case, frame, contract))
+    pairs = zip(cases["check"][schema_level].astype(str), cases["failure_case"][schema_level], strict=True)
+    for check, case in sorted(pairs, key=lambda pair: _SCHEMA_ORDER.get(pair[0], len(_SCHEMA_ORDER))):
+        findings.append(_schema_finding(check, case, frame, contract))
     column_level = cases[~schema_level]
     order = {name: i for i, name in enumerate(specs)}
     groups = sorted(column_level.groupby(["column", "check"], sort=False),
@@ -224,6 +225,9 @@ def summarise(cases: pd.DataFrame, frame: pd.DataFrame, contract: Contract) -> l
         spec = specs[str(column)]
         findings.append(_column_finding(spec, str(check), group, frame[spec.name]))
     return findings
+
+
+_SCHEMA_ORDER = {"column_in_dataframe": 0, "column_in_schema": 1}
 
 
 def _schema_finding(check: str, case: Any, frame: pd.DataFrame, contract: Contract) -> Finding:

@@ -165,12 +165,12 @@ def drift_check(columns: tuple[ColumnDrift, ...], reference: str, config: DriftC
     drifted = [c for c in measured if c.drifted]
     if drifted:
         problems = tuple(f"'{c.column}' drifted: {_stats(c)}" for c in drifted)
-        message = (f"{len(drifted)} of {plural(len(measured), 'column')} drifted from {reference}: "
+        message = (f"{len(drifted)} of {plural(len(measured), 'compared column')} drifted from {reference}: "
                    + "; ".join(problems[:3]) + ("; …" if len(problems) > 3 else ""))
         return Check("drift", "drift", "failed", message, problems)
     worst = max(measured, key=lambda c: c.psi or 0.0)
     return Check("drift", "drift", "passed",
-                 f"no drift in {plural(len(measured), 'column')} against {reference} "
+                 f"no drift in {plural(len(measured), 'compared column')} against {reference} "
                  f"(largest PSI {worst.psi:.3f}, '{worst.column}'; threshold {config.psi_threshold})")
 
 

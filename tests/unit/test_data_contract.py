@@ -54,6 +54,8 @@ def test_every_failure_is_collected_in_one_pass(penguins: pd.DataFrame, template
         ("dtypes", "column 'year': expected int, found float64 with values that are not whole numbers "
                    "(e.g. 2007.5, 2008.5, 2009.5)"),
     }
+    columns_rule = [f.message for f in validate_contract(broken, template_config.contract) if f.rule == "columns"]
+    assert columns_rule[0] == "column 'island' is missing"  # missing columns first
     statuses = {c.name: c.status for c in contract_checks(broken, template_config.contract)}
     assert statuses == dict.fromkeys(["columns", "dtypes", "nulls", "ranges", "categories"], "failed")
 

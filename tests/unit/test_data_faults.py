@@ -287,7 +287,7 @@ def test_numeric_drift(project: Project, reference: ReferenceSource) -> None:
     result = project.run(reference)
     assert failed(result) == {"drift"}
     assert [c.column for c in result.drift if c.drifted] == ["bill_depth_mm"]
-    assert result.check("drift").message.startswith("1 of 6 columns drifted from ")
+    assert result.check("drift").message.startswith("1 of 6 compared columns drifted from ")
     assert "'bill_depth_mm' drifted: PSI " in result.check("drift").message
 
 

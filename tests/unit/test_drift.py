@@ -138,7 +138,7 @@ def test_drift_check_verdicts() -> None:
     failed = drift_check((stable, moved), "ref", DRIFT)
     assert failed.status == "failed"
     assert failed.details == ("'b' drifted: PSI 0.900, chi-squared p=1e-12",)
-    assert failed.message.startswith("1 of 2 columns drifted from ref: ")
+    assert failed.message.startswith("1 of 2 compared columns drifted from ref: ")
     assert drift_check((unmeasured,), "ref", DRIFT).status == "skipped"
 
 
