@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from pandera.errors import SchemaErrors
 
@@ -236,3 +236,17 @@ def test_valid_data_keeps_its_contract_after_a_csv_round_trip(case: tuple[Contra
     content = frame.to_csv(index=False).encode()
     read = parse_table(content, "data.csv", DataConfig(path="data.csv"))
     assert validate_contract(read, contract) == []
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(contract_and_frame(), st.data())
+def test_one_value_above_max_is_found_and_named(case: tuple[Contract, pd.DataFrame], data: st.DataObject) -> None:
+    contract, frame = case
+    bounded = [c for c in contract.columns if c.max is not None]
+    assume(bounded and len(frame) > 0)
+    spec = data.draw(st.sampled_from(bounded))
+    column = frame[spec.name].astype("float64")
+    column.iloc[data.draw(st.integers(0, len(frame) - 1))] = spec.max + 1
+    frame[spec.name] = column
+    assert [(f.rule, f.message) for f in validate_contract(frame, contract)] == [
+        ("ranges", f"column '{spec.name}': 1 value above max {spec.max} (e.g. {float(spec.max + 1)})")]
