@@ -98,3 +98,9 @@ class GitHubError(MlcdError):
     def __init__(self, message: str, *, fix: str | None = None, status: int | None = None) -> None:
         super().__init__(message, fix=fix)
         self.status = status
+
+
+class DockerError(MlcdError):
+    """The Docker engine or a registry refused, failed, or could not be reached."""
+
+    exit_code = 8
