@@ -188,12 +188,13 @@ def compare(
     if not head.metrics:
         raise InputError(f"{root / metrics_file} does not exist or is empty",
                          fix="run `mlcd train` (or `mlcd evaluate`) before `mlcd compare`")
-    base_rev = base_rev or default_base(env)
+    base_rev = base_rev or config.compare.base or default_base(env)
     base = None
     if base_rev:
         base = load_snapshot(root, "base", ensure_revision(root, base_rev), metrics_file, params_file)
     production = None
-    production_rev = production_rev or latest_assignment(root, config.model.name, "production")
+    production_rev = (production_rev or config.compare.production
+                      or latest_assignment(root, config.model.name, "production"))
     if production_rev:
         commit = resolve_commit(root, production_rev)
         if commit is None:
@@ -215,5 +216,5 @@ def compare(
         params_changed=changed_params(head.params, base.params) if base else {},
         data_changed=changed_data(_data_only(head.data, config), _data_only(base.data, config)) if base else {},
         data_tests=data_tests,
-        history=metric_history(root, metrics_file),
+        history=metric_history(root, metrics_file, config.compare.history),
     )

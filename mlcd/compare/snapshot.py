@@ -67,11 +67,26 @@ def ensure_revision(root: Path, rev: str, remote: str = "origin") -> str:
 
 
 def _read_at(root: Path, rev: str | None, path: str) -> str | None:
+    """A file at a revision: from git when committed, else from DVC when tracked (cache/remote)."""
     if rev is None:
         file = root / path
         return file.read_text(encoding="utf-8") if file.is_file() else None
     result = _git(root, "show", f"{rev}:{path}", check=False)
-    return result.stdout if result.returncode == 0 else None
+    if result.returncode == 0:
+        return result.stdout
+    return _read_with_dvc(root, rev, path)
+
+
+def _read_with_dvc(root: Path, rev: str, path: str) -> str | None:
+    if not (root / ".dvc").is_dir():
+        return None
+    import dvc.api
+
+    try:
+        text: str = dvc.api.read(path, repo=str(root), rev=rev, mode="r")
+    except Exception:  # DVC raises many types for "not tracked at that revision / not in any cache"
+        return None
+    return text
 
 
 def _data_hashes(lock_text: str | None) -> dict[str, str]:

@@ -144,6 +144,13 @@ class GatesConfig:
 
 
 @dataclass(frozen=True)
+class CompareConfig:
+    base: str | None = None
+    production: str | None = None
+    history: int = 10
+
+
+@dataclass(frozen=True)
 class PackageConfig:
     base_image: str = "python:3.11-slim"
     image: str | None = None
@@ -165,6 +172,7 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     gates: GatesConfig = field(default_factory=GatesConfig)
+    compare: CompareConfig = field(default_factory=CompareConfig)
     package: PackageConfig = field(default_factory=PackageConfig)
     deploy: dict[str, Any] = field(default_factory=dict)
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
@@ -244,6 +252,7 @@ def build_config(raw: dict[str, Any], root: Path, source: str) -> Config:
             require_data_tests=gates.get("require_data_tests", True),
             noise=NoiseConfig(**gates.get("noise", {})),
         ),
+        compare=CompareConfig(**raw.get("compare", {})),
         package=PackageConfig(
             **{k: v for k, v in raw.get("package", {}).items() if k != "requirements"},
             requirements=tuple(raw.get("package", {}).get("requirements", ())),

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from testing.repos import git, mlcd
+from testing.repos import git, mlcd, tool_env
 
 pytestmark = pytest.mark.integration
 
@@ -71,3 +72,30 @@ def test_missing_base_revision_says_how_to_fix(pr_repo: Path, tmp_path: Path) ->
     [error] = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert "base revision 'origin/no-such-branch' is not in the repository" in error
     assert "fetch-depth: 0" in error
+
+
+def test_base_metrics_tracked_by_dvc_are_read_through_dvc(tmp_path: Path) -> None:
+    from mlcd.compare.snapshot import load_snapshot
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    subprocess.run([sys.executable, "-m", "dvc", "init", "-q"], cwd=repo, check=True, env=tool_env())
+    (repo / "metrics.json").write_text('{"accuracy": 0.875}')
+    subprocess.run([sys.executable, "-m", "dvc", "add", "-q", "metrics.json"], cwd=repo, check=True, env=tool_env())
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "metrics tracked by DVC")
+    commit = git(repo, "rev-parse", "HEAD").strip()
+    assert git(repo, "ls-files", "metrics.json").strip() == ""  # not in git: only DVC knows it
+    snapshot = load_snapshot(repo, "base", commit, "metrics.json", "params.yaml")
+    assert snapshot.metric("accuracy") == 0.875
+
+
+def test_configured_production_ref(pr_repo: Path, tmp_path: Path) -> None:
+    config = pr_repo / "mlcd-production-ref.yaml"  # paths in a config are relative to its directory
+    config.write_text((pr_repo / "mlcd.yaml").read_text() + "\ncompare:\n  production: main~0\n  history: 3\n")
+    result = mlcd(pr_repo, "compare", "--config", str(config), "--base", "main", "--no-fail",
+                  "--output", str(tmp_path / "c.json"))
+    assert result.returncode == 0, result.stderr
+    document = json.loads((tmp_path / "c.json").read_text())
+    assert document["production"]["rev"] == git(pr_repo, "rev-parse", "main").strip()
