@@ -68,19 +68,18 @@ class Output:
         head = f"::{kind} {','.join(props)}" if props else f"::{kind}"
         self._write(f"{head}::{_escape_data(message)}")
 
-    def error(self, message: str, location: Location | None = None, title: str | None = None) -> None:
+    def _problem(self, kind: str, colour: str, message: str, location: Location | None, title: str | None) -> None:
         if self.on_github:
-            self._annotate("error", message, location, title)
+            self._annotate(kind, message, location, title)
         else:
             where = f"{location}: " if location else ""
-            self._write(self.style("error: ", "red") + where + message)
+            self._write(self.style(f"{kind}: ", colour) + where + message)
+
+    def error(self, message: str, location: Location | None = None, title: str | None = None) -> None:
+        self._problem("error", "red", message, location, title)
 
     def warning(self, message: str, location: Location | None = None, title: str | None = None) -> None:
-        if self.on_github:
-            self._annotate("warning", message, location, title)
-        else:
-            where = f"{location}: " if location else ""
-            self._write(self.style("warning: ", "yellow") + where + message)
+        self._problem("warning", "yellow", message, location, title)
 
     @contextmanager
     def group(self, title: str, *, ticker: bool = False) -> Iterator[None]:

@@ -81,13 +81,13 @@ class ReproducibilityReport:
 
 def _holdout_outputs(config: Config) -> tuple[Any, Any, dict[str, float | None]]:
     from mlcd.evaluation.metrics import Predictions, compute_metrics
-    from mlcd.evaluation.run import predict, read_frame
+    from mlcd.evaluation.run import predict, read_holdout
 
     holdout = config.holdout_path
     if holdout is None:
         raise InputError("no holdout to compare predictions on",
                          fix="set evaluate.holdout or data.splits.test in mlcd.yaml")
-    frame = read_frame(config.resolve(holdout), config)
+    frame = read_holdout(config, holdout)
     frame = frame[frame[config.contract.label].notna()]
     model = load_model(config.resolve(config.model.path), config.model.trusted_types)
     labels, proba, classes = predict(model, frame[config.contract.feature_names], config.evaluate.task)

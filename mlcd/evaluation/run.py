@@ -35,16 +35,11 @@ class Evaluation:
         return {**self.metrics, "n_holdout": self.rows, "slices": self.slices, "slice_gaps": self.gaps}
 
 
-def read_frame(path: Path, config: Config) -> Any:
-    import pandas as pd
+def read_holdout(config: Config, name: str) -> Any:
+    """The holdout split, read as mlcd.yaml's data section describes the data."""
+    from mlcd.data.io import read_table
 
-    if not path.is_file():
-        raise InputError(f"{path} does not exist", fix="run `mlcd train` (dvc repro) to write the holdout split")
-    if path.suffix.lower() in {".parquet", ".pq"}:
-        return pd.read_parquet(path)
-    options = config.data.csv
-    return pd.read_csv(path, sep=options.delimiter, encoding=options.encoding,
-                       na_values=list(options.na_values) or None)
+    return read_table(config.resolve(name), config.data)
 
 
 Array = np.ndarray[Any, Any]
@@ -65,7 +60,7 @@ def evaluate(config: Config) -> Evaluation:
     holdout_name = config.holdout_path
     if holdout_name is None:
         raise ConfigError("no holdout to evaluate on", fix="set evaluate.holdout or data.splits.test in mlcd.yaml")
-    frame = read_frame(config.resolve(holdout_name), config)
+    frame = read_holdout(config, holdout_name)
     label = config.contract.label
     missing = [c for c in [label, *config.contract.feature_names] if c not in frame.columns]
     if missing:
