@@ -91,6 +91,26 @@ def build_parser() -> _Parser:
     report.add_argument("--comparison", metavar="FILE", default="comparison.json")
     report.add_argument("--output", metavar="FILE", default="report.md")
 
+    serve = _command(commands, "serve", "mlcd.commands.serve",
+                     "serve the model over HTTP: Open Inference Protocol v2, MLflow /invocations, /metrics")
+    serve.add_argument("--model", metavar="PATH", help="model file (default: $MLCD_MODEL, then model.path)")
+    serve.add_argument("--host", help="address to listen on (default: $MLCD_HOST, then 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default: $MLCD_PORT, then package.port, 8080)")
+    serve.add_argument("--workers", type=int, default=1, help="worker processes, each with its own model copy")
+    serve.add_argument("--max-body-bytes", type=int, default=1 << 20, metavar="N",
+                       help="larger request bodies get 413 (default: 1 MiB)")
+    serve.add_argument("--timeout", type=float, default=30.0, metavar="S",
+                       help="seconds a request may wait for its prediction before 503 (default: 30)")
+    serve.add_argument("--max-batch-wait-ms", type=float, default=2.0, metavar="MS",
+                       help="how long a batch waits for requests already on their way (default: 2)")
+
+    predict = _command(commands, "predict", "mlcd.commands.predict",
+                       "score a CSV or Parquet file with the model, checking every row against the contract")
+    predict.add_argument("model", help="model file (.skops)")
+    predict.add_argument("input", help="rows to score (.csv, .parquet)")
+    predict.add_argument("output", help="where to write predictions (.csv, .parquet)")
+    predict.add_argument("--chunk-rows", type=int, default=50_000, metavar="N", help="rows per chunk (default: 50000)")
+
     comment = _command(commands, "comment", "mlcd.commands.comment",
                        "publish the report on the pull request: one sticky comment, and a check run with --conclusion")
     comment.add_argument("--body", metavar="FILE", required=True, help="Markdown report to publish (e.g. report.md)")
@@ -103,6 +123,32 @@ def build_parser() -> _Parser:
     comment.add_argument("--title", metavar="TEXT", help="check run title (default: Gates passed / Gates failed)")
     comment.add_argument("--out", metavar="FILE", default="mlcd-comment.md",
                          help="where the comment goes when it cannot be posted (no token, no pull request)")
+
+    package = _command(commands, "package", "mlcd.commands.package",
+                       "build the model's serving image (Dockerfile, labels, SBOM) with the Docker engine")
+    package.add_argument("--tag", metavar="TAG", help="image tag (default: package.image or the model name, "
+                                                      ":model-<sha256[:12]>)")
+    package.add_argument("--base-image", metavar="IMAGE", help="base image (default: package.base_image); "
+                                                               "pin it as name@sha256:…")
+    package.add_argument("--wheelhouse", metavar="DIR",
+                         help="hermetic build: install mlcd and every dependency from the wheels in DIR, no index")
+    package.add_argument("--context-dir", metavar="DIR",
+                         help="where the Dockerfile and build context are written (default: .mlcd/image)")
+    package.add_argument("--sbom", metavar="FILE", default="sbom.cdx.json", help="CycloneDX SBOM of the image")
+
+    smoke = _command(commands, "smoke", "mlcd.commands.smoke",
+                     "run the image hardened; check readiness, parity with the model offline, 4xx answers, latency")
+    smoke.add_argument("image", metavar="IMAGE", help="image to test (tag or id)")
+    smoke.add_argument("--timeout", metavar="S", type=float, default=60.0, help="seconds to wait for readiness")
+    smoke.add_argument("--golden", metavar="FILE", help="rows to score, CSV or Parquet (default: the holdout)")
+    smoke.add_argument("--report", metavar="FILE", default="smoke.json", help="machine-readable result")
+
+    push = _command(commands, "push", "mlcd.commands.push",
+                    "tag the image with the git SHA and model version, push it, verify the registry's digest")
+    push.add_argument("image", metavar="IMAGE", help="local image to push (tag or id)")
+    push.add_argument("--to", metavar="REGISTRY/REPO", help="target repository (default: package.image)")
+    push.add_argument("--digest-file", metavar="FILE", default="image-digest.txt",
+                      help="where the pushed image's digest is written")
     return parser
 
 

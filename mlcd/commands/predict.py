@@ -1,0 +1,42 @@
+"""`mlcd predict MODEL INPUT OUTPUT`: score a file offline with the server's contract checks."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from mlcd.config import load_config
+from mlcd.errors import CheckFailed, UsageError
+from mlcd.output import get_output
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.chunk_rows < 1:
+        raise UsageError("--chunk-rows must be at least 1")
+    from mlcd.serving.predictor import Predictor, limit_threads, load_verified
+    from mlcd.serving.scoring import score_file
+    from mlcd.serving.validation import InputSchema
+
+    config = load_config(args.config)
+    out = get_output()
+    schema = InputSchema.from_contract(config.contract)
+    limit_threads()
+    loaded = load_verified(Path(args.model), config.model.trusted_types)
+    if not loaded.verified:
+        out.warning(f"{args.model} has no lineage file next to it: its sha256 ({loaded.sha256[:12]}…) is not verified")
+    predictor = Predictor(loaded.model, schema, config.evaluate.task)
+    with out.group(f"predict {args.input} → {args.output}", ticker=True):
+        result = score_file(predictor, schema, Path(args.input), Path(args.output), chunk_rows=args.chunk_rows,
+                            csv=config.data.csv)
+    if not result.passed:
+        for problem in result.problems:
+            out.error(problem, title="mlcd predict: invalid row")
+        rows = sorted(result.invalid_rows)
+        shown = ", ".join(map(str, rows[:20])) + (" …" if len(rows) > 20 else "")
+        what = f"{len(rows)} of {result.rows} row(s) break the data contract (rows {shown})" if rows else \
+            "the file's columns do not match the data contract"
+        raise CheckFailed(f"{what}; nothing was written to {args.output}", failures=result.problems,
+                          fix="fix or drop those rows (numbered from 0, the first data row) and run again")
+    out.success(f"scored {result.rows} row(s) → {args.output}")
+    out.set_output("predictions-file", args.output)
+    return 0

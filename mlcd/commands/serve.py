@@ -1,0 +1,90 @@
+"""`mlcd serve`: settings from flags, then the environment, then mlcd.yaml; uvicorn runs the app."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping
+from typing import Any
+
+from mlcd.config import load_config
+from mlcd.errors import UsageError
+from mlcd.output import get_output
+
+DEFAULT_HOST = "127.0.0.1"
+# One BLAS/OpenMP thread: set before numpy loads, unless the user chose otherwise.
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def _port(value: str, source: str) -> int:
+    if not value.isdigit() or not 1 <= int(value) <= 65535:
+        raise UsageError(f"{source} must be a port number from 1 to 65535", fix="e.g. MLCD_PORT=8080")
+    return int(value)
+
+
+def resolve(args: argparse.Namespace, env: Mapping[str, str], config_port: int) -> dict[str, Any]:
+    """Flag > environment variable > mlcd.yaml > default, for each setting that has all of them."""
+    host = args.host or env.get("MLCD_HOST") or DEFAULT_HOST
+    if args.port is not None:
+        port = args.port
+    elif env.get("MLCD_PORT"):
+        port = _port(env["MLCD_PORT"], "MLCD_PORT")
+    else:
+        port = config_port
+    if not 1 <= port <= 65535:
+        raise UsageError(f"--port {port} is not a port number from 1 to 65535")
+    if args.workers < 1:
+        raise UsageError("--workers must be at least 1")
+    if args.max_body_bytes < 1:
+        raise UsageError("--max-body-bytes must be at least 1")
+    if args.timeout <= 0:
+        raise UsageError("--timeout must be a positive number of seconds")
+    if not 0 <= args.max_batch_wait_ms <= 1000:
+        raise UsageError("--max-batch-wait-ms must be from 0 to 1000", fix="the default, 2, suits most models")
+    return {"host": host, "port": port, "model": args.model or env.get("MLCD_MODEL")}
+
+
+def run(args: argparse.Namespace) -> int:
+    for variable in THREAD_VARIABLES:
+        os.environ.setdefault(variable, "1")
+    config = load_config(args.config)
+    chosen = resolve(args, os.environ, config.package.port)
+    model = chosen["model"] or str(config.resolve(config.model.path))
+
+    import uvicorn
+
+    from mlcd.serving.app import SETTINGS_ENV, Settings
+
+    settings = Settings(model_path=model, config_path=config.source, max_body_bytes=args.max_body_bytes,
+                        timeout=args.timeout, max_batch_wait_ms=args.max_batch_wait_ms)
+    os.environ[SETTINGS_ENV] = settings.to_env()
+    metrics_dir = None
+    if args.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        metrics_dir = tempfile.mkdtemp(prefix="mlcd-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    get_output().info(f"mlcd serve: {config.model.name} from {model} on http://{chosen['host']}:{chosen['port']} "
+                      f"({args.workers} worker(s)); ready once the model is loaded and verified")
+    try:
+        uvicorn.run("mlcd.serving.app:app_from_environment", factory=True, host=chosen["host"], port=chosen["port"],
+                    workers=args.workers, loop="auto", http="auto", lifespan="on", access_log=False,
+                    log_config=_log_config(), timeout_graceful_shutdown=10)
+    finally:
+        if metrics_dir:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+    return 0
+
+
+def _log_config() -> dict[str, Any]:
+    handler = {"class": "logging.StreamHandler", "formatter": "plain", "stream": "ext://sys.stderr"}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+        "handlers": {"stderr": handler},
+        "loggers": {
+            "uvicorn": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+            "mlcd.serve": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+        },
+    }

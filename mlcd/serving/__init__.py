@@ -1,0 +1,1 @@
+"""Serving: the HTTP prediction server (``mlcd serve``) and batch scoring (``mlcd predict``)."""

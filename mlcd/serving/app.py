@@ -1,0 +1,319 @@
+"""The prediction server: a Starlette app, run by uvicorn (httptools, uvloop) from ``mlcd serve``.
+
+The process listens at once and loads the model in the background. It becomes ready only when the
+model loaded with trusted types alone and its sha256 matches the one in its lineage file; otherwise
+it stays up, never ready (``/v2/health/ready`` and every scoring request answer 503 with the reason),
+so an orchestrator shows the failure instead of restarting a process that dies.
+
+Checks on a scoring request, in order: model name (404), readiness (503), ``Content-Type`` (415), size
+from ``Content-Length`` and while reading (413), JSON (400), protocol shape (400), data contract (422).
+A request waits at most ``--timeout`` seconds for its prediction (queue and scoring), then gets 503.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from contextlib import asynccontextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from mlcd.config import Config, load_config
+from mlcd.errors import MlcdError
+from mlcd.serving.batching import Batcher, Scored
+from mlcd.serving.metrics import CONTENT_TYPE, Metrics, endpoint_of
+from mlcd.serving.openapi import openapi_document
+from mlcd.serving.predictor import Predictor, limit_threads, load_verified
+from mlcd.serving.protocol import Batch, RequestError, infer_response, parse_infer, parse_invocations
+from mlcd.serving.validation import InputSchema
+
+__all__ = ["SETTINGS_ENV", "Settings", "app_from_environment", "create_app"]
+
+SETTINGS_ENV = "MLCD_SERVE_SETTINGS"
+MAX_BATCH_ROWS = 512
+log = logging.getLogger("mlcd.serve")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Settings:
+    model_path: str
+    config_path: str
+    max_body_bytes: int = 1 << 20
+    timeout: float = 30.0
+    max_batch_wait_ms: float = 2.0
+
+    def to_env(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_env(cls, text: str) -> Settings:
+        return cls(**json.loads(text))
+
+
+class _State:
+    def __init__(self) -> None:
+        self.predictor: Predictor | None = None
+        self.sha256 = ""
+        self.version = ""
+        self.problem: str | None = "the model is still loading"
+
+
+def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY), status, headers,
+                    media_type="application/json")
+
+
+def _error(error: RequestError) -> Response:
+    return _json(error.body(), error.status)
+
+
+async def _read_json(request: Request, limit: int) -> Any:
+    content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if content_type != "application/json" and not content_type.endswith("+json"):
+        raise RequestError(415, "Content-Type must be application/json")
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise RequestError(413, f"the body is larger than the limit of {limit} bytes (--max-body-bytes)")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise RequestError(413, f"the body is larger than the limit of {limit} bytes (--max-body-bytes)")
+        chunks.append(chunk)
+    try:
+        return orjson.loads(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+    except orjson.JSONDecodeError:
+        raise RequestError(400, "the body is not valid JSON") from None
+
+
+class Server:
+    def __init__(self, settings: Settings, config: Config) -> None:
+        self.settings = settings
+        self.config = config
+        self.model_name = config.model.name
+        self.schema = InputSchema.from_contract(config.contract)
+        self.state = _State()
+        self.metrics = Metrics()
+        self.openapi = orjson.dumps(openapi_document(self.model_name, self.schema))
+        self.batcher: Batcher | None = None
+
+    # --- model --------------------------------------------------------------------------------------
+
+    def load(self) -> None:
+        path = Path(self.settings.model_path)
+        try:
+            loaded = load_verified(path, self.config.model.trusted_types)
+            predictor = Predictor(loaded.model, self.schema, self.config.evaluate.task)
+        except MlcdError as exc:
+            self._refuse(exc.one_line())
+            return
+        except Exception as exc:  # a model that loads but cannot be wrapped is refused the same way
+            self._refuse(f"cannot use {path}: {type(exc).__name__}")
+            return
+        state = self.state
+        state.sha256 = loaded.sha256
+        state.version = loaded.sha256[:12]
+        state.predictor = predictor
+        state.problem = None
+        self.metrics.model_info.labels(self.model_name, state.version, loaded.sha256).set(1)
+        self.metrics.ready.set(1)
+        how = "sha256 matches its lineage" if loaded.verified else "no lineage file next to it: sha256 not verified"
+        (log.info if loaded.verified else log.warning)(
+            "model %s ready: %s (version %s; %s)", self.model_name, path, state.version, how)
+
+    def _refuse(self, reason: str) -> None:
+        self.state.problem = f"the model was refused and will not become ready: {reason}"
+        self.metrics.ready.set(0)
+        log.error("%s; the server stays up and answers 503 until it is restarted with a good model",
+                  self.state.problem)
+
+    def _predict(self, columns: dict[str, list[Any]], proba: bool) -> Any:
+        predictor = self.state.predictor
+        assert predictor is not None
+        return predictor.predict(columns, proba)
+
+    @asynccontextmanager
+    async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        self.metrics.ready.set(0)
+        limit_threads()
+        self.batcher = Batcher(self._predict, max_wait=self.settings.max_batch_wait_ms / 1000,
+                               max_rows=MAX_BATCH_ROWS, thread_setup=limit_threads,
+                               on_batch=self.metrics.batch_rows.observe)
+        self.batcher.start()
+        loading = asyncio.get_running_loop().run_in_executor(None, self.load)
+        try:
+            yield
+        finally:
+            await self.batcher.stop()
+            loading.cancel()
+
+    # --- endpoints ----------------------------------------------------------------------------------
+
+    def _check_name(self, request: Request) -> None:
+        if request.path_params["name"] != self.model_name:
+            raise RequestError(404, f"unknown model: this server serves '{self.model_name}'")
+
+    def _ready(self) -> Predictor:
+        if self.state.predictor is None:
+            raise RequestError(503, self.state.problem or "the model is not ready")
+        return self.state.predictor
+
+    async def live(self, request: Request) -> Response:
+        return _json({"live": True})
+
+    async def ready(self, request: Request) -> Response:
+        try:
+            self._ready()
+        except RequestError as exc:
+            return _json({"ready": False, "error": exc.message}, 503)
+        return _json({"ready": True})
+
+    async def model_ready(self, request: Request) -> Response:
+        self._check_name(request)
+        try:
+            self._ready()
+        except RequestError as exc:
+            return _json({"name": self.model_name, "ready": False, "error": exc.message}, 503)
+        return _json({"name": self.model_name, "ready": True})
+
+    async def model_metadata(self, request: Request) -> Response:
+        self._check_name(request)
+        predictor = self._ready()
+        inputs = [{"name": name, "datatype": datatype, "shape": [-1]}
+                  for name, datatype in self.schema.datatypes().items()]
+        outputs: list[dict[str, Any]] = [{"name": "predict", "datatype": predictor.label_datatype, "shape": [-1]}]
+        if predictor.classes is not None:
+            outputs.append({"name": "predict_proba", "datatype": "FP64", "shape": [-1, len(predictor.classes)],
+                            "parameters": {"classes": predictor.classes}})
+        return _json({"name": self.model_name, "versions": [self.state.version], "platform": "sklearn",
+                      "inputs": inputs, "outputs": outputs})
+
+    async def _score(self, request: Request, parse: Callable[[Any, InputSchema], Batch],
+                     proba: bool) -> tuple[Batch, Scored]:
+        self._ready()
+        batcher = self.batcher
+        assert batcher is not None
+        with batcher.arriving():
+            batch = parse(await _read_json(request, self.settings.max_body_bytes), self.schema)
+        wanted = proba and "predict_proba" in batch.outputs
+        try:
+            scored = await batcher.submit(batch.columns, batch.rows, wanted, self.settings.timeout)
+        except TimeoutError:
+            raise RequestError(503, f"the prediction did not finish within {self.settings.timeout:g} s "
+                                    "(--timeout): the server is overloaded") from None
+        self.metrics.predicted(scored.labels, self._classifies())
+        return batch, scored
+
+    def _classifies(self) -> bool:
+        return self.config.evaluate.task == "classification"
+
+    async def infer(self, request: Request) -> Response:
+        self._check_name(request)
+        batch, scored = await self._score(request, parse_infer, proba=True)
+        predictor = self._ready()
+        return _json(infer_response(model_name=self.model_name, model_version=self.state.version,
+                                    request_id=batch.id, outputs=batch.outputs, labels=scored.labels,
+                                    label_datatype=predictor.label_datatype, proba=scored.proba,
+                                    classes=predictor.classes))
+
+    async def invocations(self, request: Request) -> Response:
+        _, scored = await self._score(request, parse_invocations, proba=False)
+        return _json({"predictions": scored.labels})
+
+    async def ping(self, request: Request) -> Response:
+        return await self.ready(request)
+
+    async def openapi_json(self, request: Request) -> Response:
+        return Response(self.openapi, media_type="application/json")
+
+    async def metrics_text(self, request: Request) -> Response:
+        return Response(self.metrics.render(), headers={"Content-Type": CONTENT_TYPE})
+
+
+async def _request_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestError)
+    return _error(exc)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    messages = {404: "not found: the endpoints are listed at /openapi.json",
+                405: "method not allowed on this endpoint"}
+    message = messages.get(exc.status_code, exc.detail)
+    return _json({"error": message}, exc.status_code, dict(exc.headers or {}))
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, ClientDisconnect):
+        return _json({"error": "the client went away"}, 400)
+    log.error("unexpected %s while answering %s %s", type(exc).__name__, request.method, endpoint_of(request.url.path),
+              exc_info=exc)
+    return _json({"error": "internal error: the server log has the details"}, 500)
+
+
+def _with_metrics(app: ASGIApp, metrics: Metrics) -> ASGIApp:
+    """Counts every HTTP response by endpoint and status, and times it."""
+
+    async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await app(scope, receive, send_status)
+        finally:
+            metrics.observe(endpoint_of(scope["path"]), status, time.perf_counter() - started)
+
+    return wrapped
+
+
+def create_app(settings: Settings, config: Config) -> ASGIApp:
+    server = Server(settings, config)
+    routes = [
+        Route("/v2/health/live", server.live, methods=["GET"]),
+        Route("/v2/health/ready", server.ready, methods=["GET"]),
+        Route("/v2/models/{name}", server.model_metadata, methods=["GET"]),
+        Route("/v2/models/{name}/ready", server.model_ready, methods=["GET"]),
+        Route("/v2/models/{name}/infer", server.infer, methods=["POST"]),
+        Route("/invocations", server.invocations, methods=["POST"]),
+        Route("/ping", server.ping, methods=["GET"]),
+        Route("/openapi.json", server.openapi_json, methods=["GET"]),
+        Route("/metrics", server.metrics_text, methods=["GET"]),
+    ]
+    app = Starlette(routes=routes, lifespan=server.lifespan, exception_handlers={
+        RequestError: _request_error, HTTPException: _http_error, Exception: _server_error})
+    return _with_metrics(app, server.metrics)
+
+
+def app_from_environment() -> ASGIApp:
+    """uvicorn's app factory: each worker process builds its app from the settings ``mlcd serve`` exported."""
+    settings = Settings.from_env(os.environ[SETTINGS_ENV])
+    return create_app(settings, load_config(settings.config_path))
+

@@ -1,0 +1,177 @@
+"""The OpenAPI 3.1 document of the server, written for the model's own contract (served at ``/openapi.json``).
+
+Request schemas describe what the server accepts, response schemas what it answers, per status code;
+the fuzz test holds the server to them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mlcd import __version__
+from mlcd.config.model import ColumnSpec
+from mlcd.serving.protocol import OIP_DATATYPES
+from mlcd.serving.validation import InputSchema, datatype_of
+
+__all__ = ["openapi_document"]
+
+_JSON = "application/json"
+_ERROR = {"$ref": "#/components/schemas/Error"}
+
+
+def _value_schema(spec: ColumnSpec) -> dict[str, Any]:
+    datatype = datatype_of(spec)
+    kinds = {"FP64": "number", "INT64": "integer", "BOOL": "boolean", "BYTES": "string"}
+    schema: dict[str, Any] = {"type": [kinds[datatype], "null"] if spec.nullable else kinds[datatype]}
+    if spec.dtype == "int":
+        schema["type"] = ["number", "null"] if spec.nullable else "number"  # 2.0 is a whole number too
+    if spec.min is not None:
+        schema["minimum"] = spec.min
+    if spec.max is not None:
+        schema["maximum"] = spec.max
+    if spec.allowed is not None:
+        schema["enum"] = [*spec.allowed, None] if spec.nullable else list(spec.allowed)
+    if spec.dtype == "datetime":
+        schema["format"] = "date-time"
+    return schema
+
+
+def _errors(*statuses: int) -> dict[str, Any]:
+    reasons = {
+        400: "Malformed JSON, or a body that does not follow the protocol",
+        404: "No model of that name",
+        405: "Method not allowed",
+        413: "Body larger than the limit (--max-body-bytes)",
+        415: "Content-Type is not application/json",
+        422: "The rows break the data contract; `error` names the column, row and rule",
+        503: "The model is not ready (loading, or refused: see `error`), or scoring took longer than the timeout",
+    }
+    return {str(status): {"description": reasons[status], "content": {_JSON: {"schema": _ERROR}}}
+            for status in statuses}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {_JSON: {"schema": schema}}}
+
+
+def _components(schema: InputSchema) -> dict[str, Any]:
+    features = schema.features
+    row = {"type": "object", "properties": {s.name: _value_schema(s) for s in features},
+           "required": [s.name for s in features]}
+    columnar = {"type": "object", "properties": {s.name: {"type": "array", "items": _value_schema(s)}
+                                                 for s in features},
+                "required": [s.name for s in features]}
+    tensor_variants = [
+        {"type": "object", "required": ["name", "shape", "datatype", "data"],
+         "properties": {"name": {"const": s.name}, "shape": {"$ref": "#/components/schemas/Shape"},
+                        "datatype": {"type": "string", "enum": sorted(OIP_DATATYPES)},
+                        "data": {"type": "array", "items": _value_schema(s)},
+                        "parameters": {"type": "object"}}}
+        for s in features
+    ]
+    return {
+        "Error": {"type": "object", "required": ["error"],
+                  "properties": {"error": {"type": "string"},
+                                 "details": {"type": "array", "items": {"type": "string"}}}},
+        "Shape": {"type": "array", "items": {"type": "integer", "minimum": 0}, "minItems": 1, "maxItems": 2},
+        "InferenceRequest": {
+            "type": "object", "required": ["inputs"],
+            "properties": {
+                "id": {"type": "string"},
+                "parameters": {"type": "object"},
+                "inputs": {"type": "array", "minItems": 1, "items": {"oneOf": tensor_variants}},
+                "outputs": {"type": "array", "items": {
+                    "type": "object", "required": ["name"],
+                    "properties": {"name": {"type": "string", "enum": ["predict", "predict_proba"]},
+                                   "parameters": {"type": "object"}}}},
+            },
+        },
+        "InferenceResponse": {
+            "type": "object", "required": ["model_name", "model_version", "outputs"],
+            "properties": {
+                "model_name": {"type": "string"}, "model_version": {"type": "string"}, "id": {"type": "string"},
+                "outputs": {"type": "array", "items": {
+                    "type": "object", "required": ["name", "datatype", "shape", "data"],
+                    "properties": {"name": {"type": "string"}, "datatype": {"type": "string"},
+                                   "shape": {"type": "array", "items": {"type": "integer"}},
+                                   "data": {"type": "array"}, "parameters": {"type": "object"}}}},
+            },
+        },
+        "Row": row,
+        "InvocationsRequest": {"oneOf": [
+            {"type": "object", "required": ["dataframe_split"], "additionalProperties": False, "properties": {
+                "dataframe_split": {"type": "object", "required": ["columns", "data"], "properties": {
+                    "columns": {"type": "array", "items": {"type": "string"}},
+                    "data": {"type": "array", "items": {"type": "array"}},
+                    "index": {"type": "array"}}},
+                "params": {"type": "object", "maxProperties": 0}}},
+            {"type": "object", "required": ["dataframe_records"], "additionalProperties": False, "properties": {
+                "dataframe_records": {"type": "array", "minItems": 1, "items": {"$ref": "#/components/schemas/Row"}},
+                "params": {"type": "object", "maxProperties": 0}}},
+            {"type": "object", "required": ["instances"], "additionalProperties": False, "properties": {
+                "instances": {"type": "array", "minItems": 1, "items": {"$ref": "#/components/schemas/Row"}},
+                "params": {"type": "object", "maxProperties": 0}}},
+            {"type": "object", "required": ["inputs"], "additionalProperties": False, "properties": {
+                "inputs": columnar, "params": {"type": "object", "maxProperties": 0}}},
+        ]},
+        "InvocationsResponse": {"type": "object", "required": ["predictions"],
+                                "properties": {"predictions": {"type": "array"}}},
+        "TensorMetadata": {"type": "object", "required": ["name", "datatype", "shape"],
+                           "properties": {"name": {"type": "string"}, "datatype": {"type": "string"},
+                                          "shape": {"type": "array", "items": {"type": "integer"}}}},
+        "ModelMetadata": {"type": "object", "required": ["name", "versions", "platform", "inputs", "outputs"],
+                          "properties": {
+                              "name": {"type": "string"}, "platform": {"type": "string"},
+                              "versions": {"type": "array", "items": {"type": "string"}},
+                              "inputs": {"type": "array", "items": {"$ref": "#/components/schemas/TensorMetadata"}},
+                              "outputs": {"type": "array",
+                                          "items": {"$ref": "#/components/schemas/TensorMetadata"}}}},
+    }
+
+
+def openapi_document(model_name: str, schema: InputSchema) -> dict[str, Any]:
+    name_param = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"},
+                  "description": f"the model's name: {model_name}"}
+    status = {"type": "object"}
+    ready = {"description": "Ready", "content": {_JSON: {"schema": status}}}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": f"mlcd serve: {model_name}", "version": __version__,
+                 "description": "Open Inference Protocol v2 and MLflow scoring endpoints for one model, "
+                                "with every request checked against the model's data contract."},
+        "paths": {
+            "/v2/health/live": {"get": {"summary": "The process is up", "operationId": "live",
+                                        "responses": {"200": ready}}},
+            "/v2/health/ready": {"get": {"summary": "The model is loaded and verified", "operationId": "ready",
+                                         "responses": {"200": ready, **_errors(503)}}},
+            "/v2/models/{name}": {"get": {
+                "summary": "Model metadata: one input per feature column", "operationId": "modelMetadata",
+                "parameters": [name_param],
+                "responses": {"200": _json({"$ref": "#/components/schemas/ModelMetadata"}, "Metadata"),
+                              **_errors(404, 503)}}},
+            "/v2/models/{name}/ready": {"get": {
+                "summary": "The model is ready", "operationId": "modelReady", "parameters": [name_param],
+                "responses": {"200": ready, **_errors(404, 503)}}},
+            "/v2/models/{name}/infer": {"post": {
+                "summary": "Score rows (Open Inference Protocol v2)", "operationId": "infer",
+                "parameters": [name_param],
+                "requestBody": {"required": True, "content": {
+                    _JSON: {"schema": {"$ref": "#/components/schemas/InferenceRequest"}}}},
+                "responses": {"200": _json({"$ref": "#/components/schemas/InferenceResponse"}, "Predictions"),
+                              **_errors(400, 404, 413, 415, 422, 503)}}},
+            "/invocations": {"post": {
+                "summary": "Score rows (MLflow scoring protocol)", "operationId": "invocations",
+                "requestBody": {"required": True, "content": {
+                    _JSON: {"schema": {"$ref": "#/components/schemas/InvocationsRequest"}}}},
+                "responses": {"200": _json({"$ref": "#/components/schemas/InvocationsResponse"}, "Predictions"),
+                              **_errors(400, 413, 415, 422, 503)}}},
+            "/ping": {"get": {"summary": "MLflow-style health check: 200 when ready", "operationId": "ping",
+                              "responses": {"200": ready, **_errors(503)}}},
+            "/metrics": {"get": {"summary": "Prometheus metrics", "operationId": "metrics", "responses": {
+                "200": {"description": "Text exposition format",
+                        "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
+            "/openapi.json": {"get": {"summary": "This document", "operationId": "openapi",
+                                      "responses": {"200": _json({"type": "object"}, "OpenAPI 3.1")}}},
+        },
+        "components": {"schemas": _components(schema)},
+    }
