@@ -20,11 +20,9 @@ _ERROR = {"$ref": "#/components/schemas/Error"}
 
 
 def _value_schema(spec: ColumnSpec) -> dict[str, Any]:
-    datatype = datatype_of(spec)
     kinds = {"FP64": "number", "INT64": "integer", "BOOL": "boolean", "BYTES": "string"}
-    schema: dict[str, Any] = {"type": [kinds[datatype], "null"] if spec.nullable else kinds[datatype]}
-    if spec.dtype == "int":
-        schema["type"] = ["number", "null"] if spec.nullable else "number"  # 2.0 is a whole number too
+    kind = kinds[datatype_of(spec)]
+    schema: dict[str, Any] = {"type": [kind, "null"] if spec.nullable else kind}
     if spec.min is not None:
         schema["minimum"] = spec.min
     if spec.max is not None:
@@ -34,6 +32,10 @@ def _value_schema(spec: ColumnSpec) -> dict[str, Any]:
     if spec.dtype == "datetime":
         schema["format"] = "date-time"
     return schema
+
+
+def _column(spec: ColumnSpec) -> dict[str, Any]:
+    return {"type": "array", "minItems": 1, "items": _value_schema(spec)}
 
 
 def _errors(*statuses: int) -> dict[str, Any]:
@@ -56,30 +58,50 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
 
 def _components(schema: InputSchema) -> dict[str, Any]:
     features = schema.features
-    row = {"type": "object", "properties": {s.name: _value_schema(s) for s in features},
-           "required": [s.name for s in features]}
-    columnar = {"type": "object", "properties": {s.name: {"type": "array", "items": _value_schema(s)}
-                                                 for s in features},
+    ignored = sorted(schema.ignored)  # the label and other contract columns: accepted, not used
+    # a record may leave out a nullable column (a missing key is a missing value, as in pandas)
+    row = {"type": "object", "additionalProperties": False,
+           "properties": {**{s.name: _value_schema(s) for s in features}, **{n: {} for n in ignored}},
+           "required": [s.name for s in features if not s.nullable]}
+    columnar = {"type": "object", "additionalProperties": False,
+                "properties": {**{s.name: _column(s) for s in features},
+                               **{n: {"type": "array", "minItems": 1} for n in ignored}},
                 "required": [s.name for s in features]}
-    tensor_variants = [
-        {"type": "object", "required": ["name", "shape", "datatype", "data"],
-         "properties": {"name": {"const": s.name}, "shape": {"$ref": "#/components/schemas/Shape"},
-                        "datatype": {"type": "string", "enum": sorted(OIP_DATATYPES)},
-                        "data": {"type": "array", "items": _value_schema(s)},
-                        "parameters": {"type": "object"}}}
-        for s in features
-    ]
+    shape = {"type": "array", "items": {"type": "integer", "minimum": 1}, "minItems": 1, "maxItems": 1}
+    datatypes = {"type": "string", "enum": sorted(OIP_DATATYPES)}
+
+    def tensor(name: str, data: dict[str, Any]) -> dict[str, Any]:
+        return {"type": "object", "required": ["name", "shape", "datatype", "data"],
+                "properties": {"name": {"const": name}, "shape": shape, "datatype": datatypes, "data": data,
+                               "parameters": {"type": "object"}}}
+
+    tensors = [tensor(s.name, _column(s)) for s in features]
+    tensors += [tensor(n, {"type": "array", "minItems": 1}) for n in ignored]
+    params = {"type": "object", "maxProperties": 0, "description": "scikit-learn models take no params"}
+
+    def invocation(key: str, payload: dict[str, Any]) -> dict[str, Any]:
+        return {"type": "object", "required": [key], "additionalProperties": False,
+                "properties": {key: payload, "params": params}}
+
+    records = {"type": "array", "minItems": 1, "items": {"$ref": "#/components/schemas/Row"}}
+    split = {"type": "object", "required": ["columns", "data"], "properties": {
+        "columns": {"type": "array", "items": {"type": "string"}, "uniqueItems": True},
+        "data": {"type": "array", "minItems": 1, "items": {"type": "array"}},
+        "index": {"type": "array"}}}
+    tensor_metadata = {"type": "object", "required": ["name", "datatype", "shape"],
+                       "properties": {"name": {"type": "string"}, "datatype": {"type": "string"},
+                                      "shape": {"type": "array", "items": {"type": "integer"}},
+                                      "parameters": {"type": "object"}}}
     return {
         "Error": {"type": "object", "required": ["error"],
                   "properties": {"error": {"type": "string"},
                                  "details": {"type": "array", "items": {"type": "string"}}}},
-        "Shape": {"type": "array", "items": {"type": "integer", "minimum": 0}, "minItems": 1, "maxItems": 2},
         "InferenceRequest": {
             "type": "object", "required": ["inputs"],
             "properties": {
                 "id": {"type": "string"},
                 "parameters": {"type": "object"},
-                "inputs": {"type": "array", "minItems": 1, "items": {"oneOf": tensor_variants}},
+                "inputs": {"type": "array", "minItems": 1, "items": {"oneOf": tensors}},
                 "outputs": {"type": "array", "items": {
                     "type": "object", "required": ["name"],
                     "properties": {"name": {"type": "string", "enum": ["predict", "predict_proba"]},
@@ -92,48 +114,36 @@ def _components(schema: InputSchema) -> dict[str, Any]:
                 "model_name": {"type": "string"}, "model_version": {"type": "string"}, "id": {"type": "string"},
                 "outputs": {"type": "array", "items": {
                     "type": "object", "required": ["name", "datatype", "shape", "data"],
-                    "properties": {"name": {"type": "string"}, "datatype": {"type": "string"},
+                    "properties": {"name": {"type": "string", "enum": ["predict", "predict_proba"]},
+                                   "datatype": {"type": "string", "enum": ["BYTES", "FP64", "INT64", "BOOL"]},
                                    "shape": {"type": "array", "items": {"type": "integer"}},
                                    "data": {"type": "array"}, "parameters": {"type": "object"}}}},
             },
         },
         "Row": row,
         "InvocationsRequest": {"oneOf": [
-            {"type": "object", "required": ["dataframe_split"], "additionalProperties": False, "properties": {
-                "dataframe_split": {"type": "object", "required": ["columns", "data"], "properties": {
-                    "columns": {"type": "array", "items": {"type": "string"}},
-                    "data": {"type": "array", "items": {"type": "array"}},
-                    "index": {"type": "array"}}},
-                "params": {"type": "object", "maxProperties": 0}}},
-            {"type": "object", "required": ["dataframe_records"], "additionalProperties": False, "properties": {
-                "dataframe_records": {"type": "array", "minItems": 1, "items": {"$ref": "#/components/schemas/Row"}},
-                "params": {"type": "object", "maxProperties": 0}}},
-            {"type": "object", "required": ["instances"], "additionalProperties": False, "properties": {
-                "instances": {"type": "array", "minItems": 1, "items": {"$ref": "#/components/schemas/Row"}},
-                "params": {"type": "object", "maxProperties": 0}}},
-            {"type": "object", "required": ["inputs"], "additionalProperties": False, "properties": {
-                "inputs": columnar, "params": {"type": "object", "maxProperties": 0}}},
+            invocation("dataframe_split", split),
+            invocation("dataframe_records", records),
+            invocation("instances", records),
+            invocation("inputs", {"oneOf": [columnar, records]}),
         ]},
         "InvocationsResponse": {"type": "object", "required": ["predictions"],
                                 "properties": {"predictions": {"type": "array"}}},
-        "TensorMetadata": {"type": "object", "required": ["name", "datatype", "shape"],
-                           "properties": {"name": {"type": "string"}, "datatype": {"type": "string"},
-                                          "shape": {"type": "array", "items": {"type": "integer"}}}},
         "ModelMetadata": {"type": "object", "required": ["name", "versions", "platform", "inputs", "outputs"],
                           "properties": {
                               "name": {"type": "string"}, "platform": {"type": "string"},
                               "versions": {"type": "array", "items": {"type": "string"}},
-                              "inputs": {"type": "array", "items": {"$ref": "#/components/schemas/TensorMetadata"}},
-                              "outputs": {"type": "array",
-                                          "items": {"$ref": "#/components/schemas/TensorMetadata"}}}},
+                              "inputs": {"type": "array", "items": tensor_metadata},
+                              "outputs": {"type": "array", "items": tensor_metadata}}},
+        "Status": {"type": "object", "properties": {"live": {"type": "boolean"}, "ready": {"type": "boolean"},
+                                                    "name": {"type": "string"}, "error": {"type": "string"}}},
     }
 
 
 def openapi_document(model_name: str, schema: InputSchema) -> dict[str, Any]:
-    name_param = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"},
-                  "description": f"the model's name: {model_name}"}
-    status = {"type": "object"}
-    ready = {"description": "Ready", "content": {_JSON: {"schema": status}}}
+    name_param = {"name": "name", "in": "path", "required": True,
+                  "schema": {"type": "string", "enum": [model_name]}, "description": "the model's name"}
+    ready = {"description": "Ready", "content": {_JSON: {"schema": {"$ref": "#/components/schemas/Status"}}}}
     return {
         "openapi": "3.1.0",
         "info": {"title": f"mlcd serve: {model_name}", "version": __version__,

@@ -1,6 +1,7 @@
 """Request bodies of the two protocols, parsed into columns; responses built from predictions. Pure functions.
 
-- Open Inference Protocol v2 (KServe, Triton): one input tensor per feature column, ``shape [n]``.
+- Open Inference Protocol v2 (KServe, Triton): one input tensor per feature column, ``shape [n]``,
+  ``data`` a flat list.
 - MLflow's scoring protocol (``/invocations``): ``dataframe_split``, ``dataframe_records``, ``instances``
   or ``inputs``, answered with ``{"predictions": [...]}`` as MLflow's pyfunc server does.
 
@@ -92,15 +93,12 @@ def _tensor(index: int, tensor: Any, schema: InputSchema) -> tuple[str, list[Any
     if not isinstance(name, str):
         raise _bad(f"{where}.name must be a string")
     where = f"input {describe(name)}"
-    if not isinstance(shape, list) or not shape or len(shape) > 2 or not all(
-            type(d) is int and d >= 0 for d in shape) or (len(shape) == 2 and shape[1] != 1):
-        raise _bad(f"{where}: shape must be [n] (or [n, 1]) with n ≥ 0, one value per row")
+    if not isinstance(shape, list) or len(shape) != 1 or type(shape[0]) is not int or shape[0] < 0:
+        raise _bad(f"{where}: shape must be [n], one value per row")
     if not isinstance(datatype, str) or datatype not in OIP_DATATYPES:
         raise _bad(f"{where}: datatype must be one of {', '.join(sorted(OIP_DATATYPES))}")
     if not isinstance(data, list):
-        raise _bad(f"{where}: data must be a list of values")
-    if len(shape) == 2 and data and all(isinstance(row, list) and len(row) == 1 for row in data):
-        data = [row[0] for row in data]
+        raise _bad(f"{where}: data must be a flat list of values")
     if len(data) != shape[0]:
         raise _bad(f"{where}: shape says {shape[0]} value(s) but data holds {len(data)}")
     spec = next((s for s in schema.features if s.name == name), None)
@@ -216,6 +214,8 @@ def parse_invocations(body: Any, schema: InputSchema) -> Batch:
     if extra:
         raise _bad(f"unexpected key(s) {name_list(extra)}: the body holds one of "
                    f"{', '.join(MLFLOW_FORMATS)}, and optionally params")
+    if "params" in body and not isinstance(body["params"], dict):
+        raise _bad("params must be an object")
     if body.get("params"):
         raise RequestError(422, "this model takes no params: leave params out or empty")
     kind = formats[0]
@@ -226,4 +226,9 @@ def parse_invocations(body: Any, schema: InputSchema) -> Batch:
         columns, rows = _columnar(payload)
     else:
         columns, rows = _records(payload, kind)
+    if kind != "dataframe_split" and isinstance(payload, list):
+        # a key left out of every record is a missing value too
+        for spec in schema.features:
+            if spec.nullable and spec.name not in columns:
+                columns[spec.name] = [None] * rows
     return validated(schema, columns, rows)
