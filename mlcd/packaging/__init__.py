@@ -1,0 +1,1 @@
+"""Model images: build (`mlcd package`), check (`mlcd smoke`) and publish (`mlcd push`)."""
