@@ -84,8 +84,13 @@ class BuildProgress:
         return None
 
     @property
+    def build_steps(self) -> list[Step]:
+        """The steps that produce something (every step but FROM, which only picks a starting image)."""
+        return [step for step in self.steps if not step.instruction.upper().startswith("FROM ")]
+
+    @property
     def cached_steps(self) -> int:
-        return sum(step.cached for step in self.steps)
+        return sum(step.cached for step in self.build_steps)
 
 
 def failure_fix(step: Step | None, error: str, base_image: str, hermetic: bool) -> str:
@@ -356,8 +361,8 @@ def package(
         progress = run_build(client, target.parent, tag, out, base_image=base, hermetic=wheelhouse is not None)
     seconds = time.monotonic() - started
     assert progress.image_id is not None
-    result = BuildResult(tag, progress.image_id, target, image_labels, len(progress.steps), progress.cached_steps,
-                         seconds)
+    result = BuildResult(tag, progress.image_id, target, image_labels, len(progress.build_steps),
+                         progress.cached_steps, seconds)
     if sbom_path is not None:
         with out.group("SBOM (CycloneDX) of the image's Python environment"):
             result.components = sbom.write_sbom(client, result, sbom_path, wheels=wheels,

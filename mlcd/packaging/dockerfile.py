@@ -116,8 +116,9 @@ def render_dockerfile(spec: ImageSpec) -> str:
         "# Layers from least to most often changed: base image, dependencies, mlcd, mlcd.yaml, the model,",
         "# so a new model rebuilds in seconds from the build cache. No secrets: nothing here is a build arg.",
         "",
-        "# Stage 1: a virtual environment with the dependencies (the wheels stay in this stage). The",
-        "# packages' own test suites are never run here, so they are left out.",
+        "# Stage 1: a virtual environment with the dependencies, "
+        + ("from the wheelhouse only (the wheels stay in this stage)." if spec.hermetic else "from the package index."),
+        "# The packages' own test suites are never run here, so they are left out.",
         *advice,
         f"FROM {base} AS dependencies",
         f"COPY {REQUIREMENTS} /build/{REQUIREMENTS}",
