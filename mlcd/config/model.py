@@ -158,6 +158,104 @@ class PackageConfig:
     requirements: tuple[str, ...] = ()
 
 
+TargetKind = Literal["docker", "kubernetes", "webhook"]
+
+
+@dataclass(frozen=True)
+class DockerTargetConfig:
+    port: int | None = None
+    container: str | None = None
+    ready_timeout: float = 60.0
+    memory: str | None = None
+
+
+@dataclass(frozen=True)
+class KubernetesTargetConfig:
+    namespace: str = "default"
+    context: str | None = None
+    name: str | None = None
+    replicas: int = 2
+    service_port: int = 80
+    rollout_timeout: int = 300
+    image_pull_secret: str | None = None
+
+
+@dataclass(frozen=True)
+class WebhookTargetConfig:
+    url: str
+    secret_env: str = "MLCD_WEBHOOK_SECRET"
+    timeout: float = 30.0
+    attempts: int = 5
+
+
+@dataclass(frozen=True)
+class EnvironmentConfig:
+    name: str
+    target: TargetKind
+    url: str | None = None
+    reviewers: tuple[str, ...] = ()
+    prevent_self_review: bool = True
+    branches: tuple[str, ...] = ("main",)
+    wait_minutes: int = 0
+    docker: DockerTargetConfig = field(default_factory=DockerTargetConfig)
+    kubernetes: KubernetesTargetConfig = field(default_factory=KubernetesTargetConfig)
+    webhook: WebhookTargetConfig | None = None
+
+
+@dataclass(frozen=True)
+class DeployConfig:
+    stages: tuple[str, ...] = ("staging", "production")
+    environments: dict[str, EnvironmentConfig] = field(default_factory=dict)
+    push: bool = True
+    remote: str = "origin"
+    tolerance: float = 0.0
+
+
+def build_deploy(raw: dict[str, Any]) -> DeployConfig:
+    environments = {}
+    for name, spec in (raw.get("environments") or {}).items():
+        webhook = spec.get("webhook")
+        environments[name] = EnvironmentConfig(
+            name=name,
+            target=spec["target"],
+            url=spec.get("url"),
+            reviewers=tuple(spec.get("reviewers", ())),
+            prevent_self_review=spec.get("prevent_self_review", True),
+            branches=tuple(spec.get("branches", ("main",))),
+            wait_minutes=spec.get("wait_minutes", 0),
+            docker=DockerTargetConfig(**spec.get("docker", {})),
+            kubernetes=KubernetesTargetConfig(**spec.get("kubernetes", {})),
+            webhook=WebhookTargetConfig(**webhook) if webhook else None,
+        )
+    return DeployConfig(
+        stages=tuple(raw.get("stages", ("staging", "production"))),
+        environments=environments,
+        push=raw.get("push", True),
+        remote=raw.get("remote", "origin"),
+        tolerance=raw.get("tolerance", 0.0),
+    )
+
+
+@dataclass(frozen=True)
+class EffectFloors:
+    """The smallest shift worth an alarm, whatever the p-value: PSI for numbers, Jensen–Shannon distance for
+    categories."""
+
+    psi: float = 0.1
+    js: float = 0.1
+
+
+@dataclass(frozen=True)
+class MonitoringConfig:
+    logs: str | None = None
+    window: str | None = None
+    alpha: float = 0.05
+    min_effect: EffectFloors = field(default_factory=EffectFloors)
+    min_rows: int = 500
+    bins: int = 10
+    max_violation_rate: float = 0.01
+
+
 @dataclass(frozen=True)
 class Config:
     root: Path
@@ -174,7 +272,8 @@ class Config:
     gates: GatesConfig = field(default_factory=GatesConfig)
     compare: CompareConfig = field(default_factory=CompareConfig)
     package: PackageConfig = field(default_factory=PackageConfig)
-    deploy: dict[str, Any] = field(default_factory=dict)
+    deploy: DeployConfig = field(default_factory=DeployConfig)
+    monitoring: MonitoringConfig = field(default_factory=MonitoringConfig)
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def resolve(self, relative: str) -> Path:
@@ -257,5 +356,11 @@ def build_config(raw: dict[str, Any], root: Path, source: str) -> Config:
             **{k: v for k, v in raw.get("package", {}).items() if k != "requirements"},
             requirements=tuple(raw.get("package", {}).get("requirements", ())),
         ),
-        deploy=dict(raw.get("deploy", {})),
+        deploy=build_deploy(raw.get("deploy", {})),
+        monitoring=build_monitoring(raw.get("monitoring", {})),
     )
+
+
+def build_monitoring(raw: dict[str, Any]) -> MonitoringConfig:
+    rest = {k: v for k, v in raw.items() if k != "min_effect"}
+    return MonitoringConfig(**rest, min_effect=EffectFloors(**raw.get("min_effect", {})))
