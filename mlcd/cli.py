@@ -91,6 +91,22 @@ def build_parser() -> _Parser:
     report.add_argument("--comparison", metavar="FILE", default="comparison.json")
     report.add_argument("--output", metavar="FILE", default="report.md")
 
+    drift = _command(commands, "drift", "mlcd.commands.drift",
+                     "compare logged production inputs and predictions with the training data; exit 3 on drift")
+    drift.add_argument("--logs", metavar="PATH",
+                       help="prediction log directory or fsspec URL (default: monitoring.logs)")
+    drift.add_argument("--reference", metavar="FILE",
+                       help="training data of the model in production (default: data.splits.train)")
+    drift.add_argument("--reference-predictions", metavar="FILE",
+                       help="the model's predictions on reference data (a prediction or y_pred column); "
+                            "default: compare predictions with the reference's labels")
+    drift.add_argument("--since", metavar="ISO",
+                       help="first moment of the window (default: --until minus monitoring.window)")
+    drift.add_argument("--until", metavar="ISO", help="end of the window, excluded (default: now)")
+    drift.add_argument("--last", metavar="N", type=int, help="the newest N logged rows instead of a time window")
+    drift.add_argument("--json", metavar="FILE", default="drift.json", help="machine-readable result")
+    drift.add_argument("--markdown", metavar="FILE", default="drift.md", help="report")
+
     serve = _command(commands, "serve", "mlcd.commands.serve",
                      "serve the model over HTTP: Open Inference Protocol v2, MLflow /invocations, /metrics")
     serve.add_argument("--model", metavar="PATH", help="model file (default: $MLCD_MODEL, then model.path)")
