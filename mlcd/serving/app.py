@@ -98,7 +98,8 @@ async def _read_json(request: Request, limit: int) -> Any:
         size += len(chunk)
         if size > limit:
             raise RequestError(413, f"the body is larger than the limit of {limit} bytes (--max-body-bytes)")
-        chunks.append(chunk)
+        if chunk:
+            chunks.append(chunk)
     try:
         return orjson.loads(chunks[0] if len(chunks) == 1 else b"".join(chunks))
     except orjson.JSONDecodeError:
@@ -217,7 +218,7 @@ class Server:
         wanted = proba and "predict_proba" in batch.outputs
         try:
             scored = await batcher.submit(batch.columns, batch.rows, wanted, self.settings.timeout)
-        except TimeoutError:
+        except asyncio.TimeoutError:  # not the builtin TimeoutError before Python 3.11
             raise RequestError(503, f"the prediction did not finish within {self.settings.timeout:g} s "
                                     "(--timeout): the server is overloaded") from None
         self.metrics.predicted(scored.labels, self._classifies())

@@ -83,7 +83,7 @@ class Batcher:
             self._arrived.set()
 
     async def submit(self, columns: dict[str, list[Any]], rows: int, proba: bool, timeout: float) -> Scored:
-        """Score the rows; raises TimeoutError after ``timeout`` seconds of queueing and scoring."""
+        """Score the rows; raises asyncio.TimeoutError after ``timeout`` seconds of queueing and scoring."""
         future: asyncio.Future[Scored] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait(_Job(columns, rows, proba, future))
         self._arrived.set()
@@ -104,7 +104,7 @@ class Batcher:
             if self._arriving == 0 or remaining <= 0:
                 break
             self._arrived.clear()
-            with contextlib.suppress(TimeoutError):
+            with contextlib.suppress(asyncio.TimeoutError):  # not the builtin before Python 3.11
                 await asyncio.wait_for(self._arrived.wait(), remaining)
         return [job for job in jobs if not job.future.done()]  # a timed-out request is dropped
 

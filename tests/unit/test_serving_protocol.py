@@ -394,3 +394,23 @@ def test_batcher_scores_concurrent_requests_together_and_splits_results() -> Non
     assert isinstance(broken, ValueError)
     assert fourth.labels == ["label-4"]
     assert calls[0] == 5  # one batch with all five rows, then each request alone to find the broken one
+
+
+def test_batcher_gives_up_after_the_timeout_and_carries_on() -> None:
+    import time
+
+    def slow(columns: dict[str, list[Any]], proba: bool) -> tuple[Any, Any]:
+        time.sleep(0.3 if columns["x"] == ["slow"] else 0)
+        return np.array(columns["x"]), None
+
+    async def scenario() -> Any:
+        batcher = Batcher(slow, max_wait=0.001, max_rows=10)
+        batcher.start()
+        try:
+            with pytest.raises(asyncio.TimeoutError):
+                await batcher.submit({"x": ["slow"]}, 1, False, timeout=0.05)
+            return await batcher.submit({"x": ["fast"]}, 1, False, timeout=5)
+        finally:
+            await batcher.stop()
+
+    assert asyncio.run(scenario()).labels == ["fast"]
