@@ -24,10 +24,14 @@ from mlcd.packaging import dockerfile, labels, requirements
 from mlcd.packaging.engine import connect, reason
 
 CONTEXT_MARKER = ".mlcd-context"
+INVENTORY_CACHE = ".mlcd-inventory.json"
 DEFAULT_CONTEXT = Path(".mlcd") / "image"
 LOG_LINES_SHOWN = 60
 _STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
 _TAG_INVALID = re.compile(r"[^a-z0-9._/-]+")
+
+
+_RESULT = re.compile(r"^ ---> ([0-9a-f]{12,64})$")
 
 
 @dataclass
@@ -37,6 +41,8 @@ class Step:
     instruction: str
     lines: list[str] = field(default_factory=list)
     cached: bool = False
+    result: str | None = None
+    """The ID of the image the step produced (a prefix, as the classic builder prints it)."""
 
 
 class BuildProgress:
@@ -80,6 +86,9 @@ class BuildProgress:
         if self.current is not None and line.strip():
             if line.strip() == "---> Using cache":
                 self.current.cached = True
+            result = _RESULT.match(line)
+            if result:
+                self.current.result = result.group(1)
             self.current.lines.append(line)
         return None
 
@@ -91,6 +100,11 @@ class BuildProgress:
     @property
     def cached_steps(self) -> int:
         return sum(step.cached for step in self.build_steps)
+
+    def environment_id(self) -> str | None:
+        """The image ID after the Python environment and mlcd are in place: equal IDs, equal environments."""
+        server = [s for s in self.steps if s.instruction.startswith(f"COPY --from=server {dockerfile.SERVER}")]
+        return server[-1].result if server else None
 
 
 def failure_fix(step: Step | None, error: str, base_image: str, hermetic: bool) -> str:
@@ -208,15 +222,22 @@ def _place(source: Path, target: Path) -> None:
 
 
 def reset_context(directory: Path) -> None:
-    """Empty the build context directory, refusing one mlcd did not make (it might be the project)."""
+    """Empty the build context directory (but for the SBOM's inventory cache), refusing one mlcd did not
+    make: it might be the project."""
     if directory.exists():
         if not directory.is_dir():
             raise UsageError(f"--context-dir {directory} is a file", fix="pass a directory")
         if any(directory.iterdir()) and not (directory / CONTEXT_MARKER).is_file():
             raise UsageError(f"--context-dir {directory} is not empty and was not made by mlcd package",
                              fix="pass a new or empty directory; mlcd replaces its contents on every build")
-        shutil.rmtree(directory)
-    directory.mkdir(parents=True)
+        for entry in directory.iterdir():
+            if entry.name == INVENTORY_CACHE:
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+    directory.mkdir(parents=True, exist_ok=True)
     (directory / CONTEXT_MARKER).write_text("made by `mlcd package`; replaced on every build\n", encoding="utf-8")
 
 
@@ -365,7 +386,7 @@ def package(
                          progress.cached_steps, seconds)
     if sbom_path is not None:
         with out.group("SBOM (CycloneDX) of the image's Python environment"):
-            result.components = sbom.write_sbom(client, result, sbom_path, wheels=wheels,
-                                                model_name=config.model.name)
+            result.components = sbom.write_sbom(client, result, sbom_path, wheels=wheels, model_name=config.model.name,
+                                                cache=(target.parent / INVENTORY_CACHE, progress.environment_id()))
         result.sbom = sbom_path
     return result

@@ -98,7 +98,7 @@ def _labels(labels: Mapping[str, str]) -> list[str]:
 def render_dockerfile(spec: ImageSpec) -> str:
     base = spec.base_image
     model = app_path(spec.model_path)
-    lineage = app_path(spec.lineage_path)
+    app_path(spec.lineage_path)  # refuses a lineage path outside the project
     if spec.hermetic and spec.mlcd_wheel is None:
         raise ValueError("a hermetic build needs the mlcd wheel")
     find = f" --no-index --find-links /build/{WHEELS}" if spec.hermetic else ""
@@ -155,10 +155,9 @@ def render_dockerfile(spec: ImageSpec) -> str:
         _healthcheck(),
         f'ENTRYPOINT ["{VENV}/bin/python", "-m", "mlcd", "serve", "--host", "0.0.0.0"]',
         "",
-        "# The configuration, then the model and its lineage: what changes with every training run.",
-        f"COPY {APP}/{CONFIG_NAME} {APP_DIR}/{CONFIG_NAME}",
-        "COPY " + json.dumps([context_path(spec.model_path), model]),
-        "COPY " + json.dumps([context_path(spec.lineage_path), lineage]),
+        "# What changes with every training run, in one small layer: app/ holds exactly",
+        f"# {CONFIG_NAME}, {project_relative(spec.model_path)} and {project_relative(spec.lineage_path)}.",
+        f"COPY {APP}/ {APP_DIR}/",
         *_labels(spec.labels),
     ]
     return "\n".join(lines) + "\n"

@@ -173,9 +173,29 @@ def read_inventory(client: Any, image_id: str) -> dict[str, Any]:
     return inventory
 
 
-def write_sbom(client: Any, result: BuildResult, path: Path, *, wheels: Iterable[Path], model_name: str) -> int:
+def cached_inventory(client: Any, image_id: str, cache: Path, key: str | None) -> dict[str, Any]:
+    """The inventory, read again only when the environment changed: ``key`` is the ID of the image
+    layer that completes the environment, so a model-only rebuild reuses the last inventory."""
+    if key is not None:
+        try:
+            stored = json.loads(cache.read_text(encoding="utf-8"))
+            if stored.get("key") == key and isinstance(stored.get("inventory"), dict):
+                return dict(stored["inventory"])
+        except (OSError, ValueError, AttributeError):
+            pass
+    inventory = read_inventory(client, image_id)
+    if key is not None:
+        cache.write_text(json.dumps({"key": key, "inventory": inventory}), encoding="utf-8")
+    return inventory
+
+
+def write_sbom(client: Any, result: BuildResult, path: Path, *, wheels: Iterable[Path], model_name: str,
+               cache: tuple[Path, str | None] | None = None) -> int:
     """Write the SBOM of a built image; returns the number of components."""
-    inventory = read_inventory(client, result.image_id)
+    if cache is None:
+        inventory = read_inventory(client, result.image_id)
+    else:
+        inventory = cached_inventory(client, result.image_id, *cache)
     document = to_cyclonedx(inventory, image=result.tag, image_id=result.image_id, model_name=model_name,
                             model_sha256=result.labels[labels.MODEL_SHA256], hashes=wheel_hashes(wheels))
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -132,8 +132,20 @@ def test_reset_context_refuses_a_directory_it_did_not_make(tmp_path: Path) -> No
     context = tmp_path / "context"
     reset_context(context)
     (context / "stale").write_text("x")
+    (context / "wheels").mkdir()
+    (context / ".mlcd-inventory.json").write_text("{}")  # the SBOM's cache outlives a rebuild
     reset_context(context)
-    assert sorted(p.name for p in context.iterdir()) == [".mlcd-context"]
+    assert sorted(p.name for p in context.iterdir()) == [".mlcd-context", ".mlcd-inventory.json"]
+
+
+def test_the_environment_id_is_the_image_after_mlcd_is_copied_in() -> None:
+    progress = BuildProgress()
+    for line in ["Step 12/20 : COPY --from=runtime /opt/mlcd /opt/mlcd", " ---> Using cache", " ---> 0123456789ab",
+                 "Step 13/20 : COPY --from=server /opt/mlcd-server /opt/mlcd-server", " ---> Running in feedfeedfeed",
+                 " ---> abcdefabcdef", "Step 14/20 : COPY app/ /srv/mlcd/", " ---> 999999999999"]:
+        progress.feed({"stream": line + "\n"})
+    assert progress.environment_id() == "abcdefabcdef"
+    assert BuildProgress().environment_id() is None
 
 
 # --- push ----------------------------------------------------------------------------------------------------
@@ -301,6 +313,18 @@ def test_sbom_lists_packages_licenses_hashes_dependencies_and_the_model() -> Non
                               model_sha256="ab" * 32, hashes={("numpy", "2.1.0"): "cd" * 32},
                               timestamp="2026-01-01T00:00:00+00:00", serial="urn:uuid:1")
     assert again == document
+
+
+class NoEngine:
+    containers = None  # reading the inventory from a container would fail: the cache must answer
+
+
+def test_the_inventory_is_read_again_only_when_the_environment_changed(tmp_path: Path) -> None:
+    cache = tmp_path / "inventory.json"
+    cache.write_text(json.dumps({"key": "abc", "inventory": INVENTORY}))
+    assert sbom.cached_inventory(NoEngine(), "sha256:1", cache, "abc") == INVENTORY
+    with pytest.raises(AttributeError):
+        sbom.cached_inventory(NoEngine(), "sha256:1", cache, "other")
 
 
 def test_wheel_hashes_are_keyed_by_normalized_name_and_version(tmp_path: Path) -> None:
