@@ -219,3 +219,18 @@ def test_missing_settings_say_what_to_set(project: Path, terminal: io.StringIO) 
     assert drift(project, "--logs", str(project / "logs")) == 2
     assert "error: no reference: data.splits.train is not set in mlcd.yaml" in terminal.getvalue()
     assert drift(project, "--logs", str(project / "logs"), "--reference", str(project / "data" / "train.csv")) == 0
+
+
+def test_an_empty_window_is_not_enough_data(project: Path, terminal: io.StringIO) -> None:
+    assert drift(project, "--since", "2030-01-01T00:00:00Z", "--until", "2030-01-02T00:00:00Z") == 0
+    found = result(project)
+    assert found["verdict"] == "not enough data" and found["window"]["rows"] == 0
+    assert found["window"]["files_read"] == 0
+    assert found["window"]["files_total"] == len(list((project / "logs").iterdir()))
+
+
+def test_a_feature_named_like_a_log_field_is_refused(project: Path, terminal: io.StringIO) -> None:
+    config = project / "mlcd.yaml"
+    config.write_text(config.read_text().replace("region:", "request_id:"), encoding="utf-8")
+    assert drift(project) == 2
+    assert "error: contract.columns: request_id clash with the prediction log's own fields" in terminal.getvalue()
