@@ -421,53 +421,53 @@ def time_buckets(window: pd.DataFrame, references: Mapping[str, pd.Series], test
     A bucket's effect is noisier than the window's (fewer rows): it shows when a shift began, the
     decision is the whole window's. Spans with fewer than 30 values have no effect (None). Each column
     is binned (numeric: at the reference's quantiles, as :func:`mlcd.data.drift.psi` does) or coded
-    (categorical) once for the whole window; a bucket only counts its slice.
+    (categorical) once, and one ``bincount`` of (bucket, bin) pairs counts every bucket at once.
     """
     if "ts" not in window.columns or window.empty or count < 1:
         return ()
     stamps = _naive_utc(window["ts"])
     start, span = stamps[0], stamps[-1] - stamps[0]
     edges = [start + (span * i) // count for i in range(count + 1)]
-    bounds = [0, *np.searchsorted(stamps, edges[1:-1], side="left").tolist(), len(window)]
-    binned = {t.column: _binned(t, references[t.column], window[t.column], thresholds.bins)
-              for t in tests if t.pvalue is not None and t.column in window.columns}
-    result = []
-    for i in range(count):
-        low, high = bounds[i], bounds[i + 1]
-        effects = {name: _bucket_effect(kind, expected, codes[low:high], slots)
-                   for name, (kind, expected, codes, slots) in binned.items()}
-        result.append(Bucket(_utc(edges[i]), _utc(edges[i + 1]), high - low, effects))
-    return tuple(result)
+    bounds = np.array([0, *np.searchsorted(stamps, edges[1:-1], side="left").tolist(), len(window)])
+    bucket = np.repeat(np.arange(count), np.diff(bounds))
+    effects: dict[str, list[float | None]] = {}
+    for test in tests:
+        if test.pvalue is None or test.column not in window.columns:
+            continue
+        expected, codes = _binned(test, references[test.column], window[test.column], thresholds.bins)
+        slots = len(expected) + 1  # the last slot holds missing values
+        counts = np.bincount(bucket * slots + codes, minlength=count * slots).reshape(count, slots)[:, :-1]
+        effects[test.column] = [_bucket_effect(test.kind, expected, row.astype("float64")) for row in counts]
+    return tuple(Bucket(_utc(edges[i]), _utc(edges[i + 1]), int(bounds[i + 1] - bounds[i]),
+                        {name: values[i] for name, values in effects.items()}) for i in range(count))
 
 
-def _binned(test: ColumnTest, reference: pd.Series, current: pd.Series,
-            bins: int) -> tuple[Kind, np.ndarray, np.ndarray, int]:
-    """The reference's counts per bin or category, and each window row's bin or category (-1: no value)."""
+def _binned(test: ColumnTest, reference: pd.Series, current: pd.Series, bins: int) -> tuple[np.ndarray, np.ndarray]:
+    """The reference's counts per bin or category, and each window row's bin or category (missing: one past
+    the last)."""
     if test.kind == "numeric":
         ref = _floats(reference)
         ref = ref[np.isfinite(ref)]
         cuts = np.unique(np.quantile(ref, np.linspace(0.0, 1.0, bins + 1)[1:-1]))
-        slots = len(cuts) + 1
         values = _floats(current)
-        codes = np.where(np.isfinite(values), np.searchsorted(cuts, values, side="right"), -1)
-        expected = np.bincount(np.searchsorted(cuts, ref, side="right"), minlength=slots)
-        return test.kind, expected.astype("float64"), codes, slots
+        codes = np.searchsorted(cuts, values, side="right")
+        codes[~np.isfinite(values)] = len(cuts) + 1
+        expected = np.bincount(np.searchsorted(cuts, ref, side="right"), minlength=len(cuts) + 1)
+        return expected.astype("float64"), codes
     numeric = _is_number(reference) and _is_number(current)
     known = _keys(reference, numeric).value_counts()
-    codes, uniques = pd.factorize(current)  # hashes each row once (Arrow's dictionary encoding for text)
+    found, uniques = pd.factorize(current)  # hashes each row once (Arrow's dictionary encoding for text)
     keys = _keys(pd.Series(uniques), numeric)
     unseen = keys[~keys.isin(known.index)]
     categories = pd.Index(known.index).append(pd.Index(unseen))
-    codes = np.where(codes >= 0, categories.get_indexer(keys)[codes], -1)
+    lookup = np.append(categories.get_indexer(keys), len(categories))  # factorize's -1 (missing) takes the last
     expected = np.concatenate([known.to_numpy(dtype="float64"), np.zeros(len(unseen))])
-    return test.kind, expected, codes, len(categories)
+    return expected, lookup[found]
 
 
-def _bucket_effect(kind: Kind, expected: np.ndarray, codes: np.ndarray, slots: int) -> float | None:
-    present = codes[codes >= 0]
-    if present.size < _MIN_BUCKET_ROWS:
+def _bucket_effect(kind: Kind, expected: np.ndarray, actual: np.ndarray) -> float | None:
+    if actual.sum() < _MIN_BUCKET_ROWS:
         return None
-    actual = np.bincount(present, minlength=slots).astype("float64")
     if kind == "numeric":
         return psi_of_shares(expected / expected.sum(), actual / actual.sum())
     return js_distance(expected, actual)
