@@ -38,8 +38,9 @@ def build_parser() -> _Parser:
         description="Continuous delivery for machine learning: data tests, training with lineage, "
         "evaluation and gates, driven by GitHub Actions.",
         epilog="Exit codes: 0 ok, 2 config or usage error, 3 a check or gate failed, 4 input missing, "
-        "5 an external tool failed, 6 model file unsafe, 7 GitHub API refused or unreachable. "
-        "MLCD_DEBUG=1 shows tracebacks.",
+        "5 an external tool failed, 6 model file unsafe, 7 GitHub API refused or unreachable, "
+        "8 Docker engine or registry failed, 9 a deployment failed (the previous version was restored), "
+        "10 another promotion to the environment is running. MLCD_DEBUG=1 shows tracebacks.",
     )
     parser.add_argument("--version", action="version", version=f"mlcd {__version__}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=_Parser)
@@ -166,19 +167,49 @@ def build_parser() -> _Parser:
     push.add_argument("--digest-file", metavar="FILE", default="image-digest.txt",
                       help="where the pushed image's digest is written")
 
-    init = _command(commands, "init", "mlcd.commands.init",
-                    "add mlcd's GitHub workflows and a first mlcd.yaml (a data contract inferred from --data) "
-                    "to this repository; never overwrites a file you changed unless --force")
-    init.add_argument("--data", metavar="FILE", help="data file (CSV or Parquet) to infer the data contract from")
-    init.add_argument("--label", metavar="COLUMN", help="the column the model predicts (with --data)")
-    init.add_argument("--force", action="store_true", help="replace files that differ from what init writes")
-    init.add_argument("--actions", metavar="OWNER/NAME@SHA",
-                      help="where the workflows take mlcd's actions from (default: the release this mlcd is)")
+    promote = _command(commands, "promote", "mlcd.commands.promote",
+                       "promote an image by digest to an environment: re-check its gates against what runs there, "
+                       "deploy, verify, and record it (git tags, GitHub Deployment)")
+    promote.add_argument("what", nargs="?", metavar="VERSION|DIGEST",
+                         help="a registered version (v1.2.0), a digest (sha256:…) or image@sha256:… "
+                              "(default: the image in deploy/ENV.yaml)")
+    promote.add_argument("--to", metavar="ENV", required=True, help="the environment (deploy.environments)")
+    promote.add_argument("--plan", action="store_true",
+                         help="check only: write the approval evidence (Markdown) and exit 3 if it would be refused")
+    promote.add_argument("--via-pr", action="store_true",
+                         help="propose it instead: a pull request that writes deploy/ENV.yaml, with the evidence")
+    promote.add_argument("--base", metavar="BRANCH", default="main", help="base branch of --via-pr (default: main)")
+    promote.add_argument("--register-as", metavar="VERSION",
+                         help="version to register a new digest as (default: the next patch version)")
+    promote.add_argument("--data-test", metavar="FILE", help="data test result (data-test.json) to gate on")
+    promote.add_argument("--smoke", metavar="FILE", help="`mlcd smoke` report to show in the evidence")
+    promote.add_argument("--golden", metavar="FILE", help="rows for the parity check (default: the holdout)")
+    promote.add_argument("--require-parity", action="store_true",
+                         help="fail if parity cannot be checked (the model file is not here)")
+    promote.add_argument("--evidence", metavar="FILE", default="promotion-evidence.md",
+                         help="where the approval evidence (Markdown) is written")
 
-    doctor = _command(commands, "doctor", "mlcd.commands.doctor",
-                      "check this runner: Python, git, the Docker engine, the DVC remote, GPUs; one line each "
-                      "with the fix")
-    doctor.add_argument("--gpu", action="store_true", help="fail when no NVIDIA GPU is visible")
+    rollback = _command(commands, "rollback", "mlcd.commands.rollback",
+                        "put the version that ran before (or --to VERSION) back in an environment, verified and "
+                        "recorded like a promotion")
+    rollback.add_argument("environment", metavar="ENV")
+    rollback.add_argument("--to", metavar="VERSION", help="version to return to (default: the one before the current)")
+    rollback.add_argument("--golden", metavar="FILE", help="rows for the parity check (default: the holdout)")
+    rollback.add_argument("--require-parity", action="store_true", help="fail if parity cannot be checked")
+
+    status = _command(commands, "status", "mlcd.commands.status",
+                      "what runs in each environment, since when, by whom, and its last promotions")
+    status.add_argument("--last", metavar="N", type=int, default=5, help="promotions shown per environment")
+    status.add_argument("--json", action="store_true", help="print JSON")
+    status.add_argument("--no-fetch", action="store_true", help="read local tags only, do not fetch from the remote")
+
+    environments = commands.add_parser("env", help="GitHub environments")
+    env_commands = environments.add_subparsers(title="env commands", metavar="COMMAND", parser_class=_Parser)
+    env_setup = _command(env_commands, "setup", "mlcd.commands.env_setup",
+                         "create or update the GitHub environments of mlcd.yaml: reviewers, branches, wait timer")
+    env_setup.add_argument("--repo", metavar="OWNER/NAME", help="repository (default: $GITHUB_REPOSITORY)")
+    env_setup.add_argument("--environment", metavar="ENV", action="append",
+                           help="only this environment (repeatable; default: all)")
     return parser
 
 

@@ -8,6 +8,7 @@ using the template and operationId exactly as GitHub's description spells them; 
 
 from __future__ import annotations
 
+import copy
 import itertools
 import json
 import re
@@ -134,6 +135,13 @@ class Repository:
     comments: dict[int, StoredComment] = field(default_factory=dict)
     check_runs: list[dict[str, Any]] = field(default_factory=list)
     statuses: list[dict[str, Any]] = field(default_factory=list)
+    # promotion: deployments and their statuses (newest last), environments, branch policies, pulls
+    deployments: dict[int, dict[str, Any]] = field(default_factory=dict)
+    deployment_statuses: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    environments: dict[str, dict[str, Any]] = field(default_factory=dict)
+    branch_policies: dict[str, dict[int, dict[str, Any]]] = field(default_factory=dict)
+    pulls: dict[int, dict[str, Any]] = field(default_factory=dict)
+    run_approvals: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
 
     def issue_comments(self, number: int) -> list[StoredComment]:
         return [c for c in self.comments.values() if c.issue_number == number]
@@ -151,6 +159,8 @@ class GitHubStandin:
         self.requests: list[Recorded] = []
         self.validation_errors: list[str] = []
         self.faults: list[Fault] = []
+        self.users: dict[str, int] = {}  # login → id, for users/get-by-username
+        self.teams: dict[str, int] = {}  # "org/slug" → id, for teams/get-by-name
         self._ids = itertools.count(1001)
         self.lock = threading.RLock()
         self._routes = sorted(ROUTES, key=lambda r: r.template.count("{"))
@@ -195,6 +205,20 @@ class GitHubStandin:
             comment = StoredComment(self.next_id(), number, body, user, now, now)
             self.repositories[full_name].comments[comment.id] = comment
             return comment
+
+    def add_user(self, login: str) -> int:
+        with self.lock:
+            return self.users.setdefault(login, self.next_id())
+
+    def add_team(self, org: str, slug: str) -> int:
+        with self.lock:
+            return self.teams.setdefault(f"{org}/{slug}", self.next_id())
+
+    def approve_run(self, full_name: str, run_id: int, environment: str, login: str) -> None:
+        """A required reviewer approved the run's deployment to ``environment``."""
+        with self.lock:
+            self.add_repository(full_name).run_approvals.setdefault(run_id, []).append(
+                {"environment": environment, "login": login})
 
     def inject(self, fault: Fault) -> None:
         with self.lock:
@@ -504,3 +528,319 @@ def create_commit_status(request: Request) -> Reply:
     }
     repo.statuses.append({**status, "sha": request.params["sha"]})
     return Reply(201, status, {"Location": status["url"]})
+
+
+
+# --- promotion: deployments, environments, branch policies, approvals, users, teams, pulls ----------
+
+
+def _example(request: Request, name: str) -> Any:
+    """A deep copy of an example from GitHub's description: the shape the answer must have."""
+    return copy.deepcopy(request.standin.openapi.document["components"]["examples"][name]["value"])
+
+
+def _repo_api(request: Request, repo: Repository) -> str:
+    return f"{request.standin.url}/repos/{repo.full_name}"
+
+
+def _deployment(request: Request, repo: Repository) -> dict[str, Any]:
+    try:
+        return repo.deployments[request.int_param("deployment_id")]
+    except KeyError:
+        raise ApiError(404) from None
+
+
+def _paged(request: Request, items: list[Any]) -> Reply:
+    per_page = min(max(request.query_int("per_page", 30), 1), 100)
+    page = max(request.query_int("page", 1), 1)
+    last = max((len(items) + per_page - 1) // per_page, 1)
+    links = _page_links(request, page, last, per_page)
+    return Reply(200, items[(page - 1) * per_page: page * per_page], {"Link": links} if links else {})
+
+
+@route("POST", "/repos/{owner}/{repo}/deployments", "repos/create-deployment", "deployments:write")
+def create_deployment(request: Request) -> Reply:
+    repo = request.repository()
+    body = request.body or {}
+    number = request.standin.next_id()
+    now = _now()
+    api = f"{_repo_api(request, repo)}/deployments/{number}"
+    deployment = _example(request, "deployment")
+    deployment.update({
+        "url": api, "id": number, "node_id": f"DE_{number}", "sha": body["ref"] if len(body["ref"]) == 40 else
+        "0" * 40, "ref": body["ref"], "task": body.get("task", "deploy"), "payload": body.get("payload") or {},
+        "original_environment": body.get("environment", "production"),
+        "environment": body.get("environment", "production"), "description": body.get("description"),
+        "creator": _user(ACTIONS_BOT), "created_at": now, "updated_at": now, "statuses_url": f"{api}/statuses",
+        "repository_url": _repo_api(request, repo),
+        "transient_environment": body.get("transient_environment", False),
+        "production_environment": body.get("production_environment",
+                                           body.get("environment", "production") == "production"),
+        "performed_via_github_app": None,
+    })
+    repo.deployments[number] = deployment
+    repo.deployment_statuses[number] = []
+    return Reply(201, deployment, {"Location": api})
+
+
+@route("GET", "/repos/{owner}/{repo}/deployments", "repos/list-deployments", "deployments:read")
+def list_deployments(request: Request) -> Reply:
+    repo = request.repository()
+    environment = (request.query.get("environment") or [None])[0]
+    found = [d for d in sorted(repo.deployments.values(), key=lambda d: -int(d["id"]))
+             if environment is None or d["environment"] == environment]
+    return _paged(request, found)
+
+
+@route("POST", "/repos/{owner}/{repo}/deployments/{deployment_id}/statuses", "repos/create-deployment-status",
+       "deployments:write")
+def create_deployment_status(request: Request) -> Reply:
+    repo = request.repository()
+    deployment = _deployment(request, repo)
+    body = request.body or {}
+    number = request.standin.next_id()
+    now = _now()
+    log_url = body.get("log_url") or body.get("target_url") or ""
+    status = _example(request, "deployment-status")
+    status.update({
+        "url": f"{deployment['url']}/statuses/{number}", "id": number, "node_id": f"DES_{number}",
+        "state": body["state"], "creator": _user(ACTIONS_BOT), "description": body.get("description", ""),
+        "environment": body.get("environment") or deployment["environment"], "target_url": log_url,
+        "log_url": log_url, "environment_url": body.get("environment_url", ""), "created_at": now,
+        "updated_at": now, "deployment_url": deployment["url"], "repository_url": _repo_api(request, repo),
+        "performed_via_github_app": None,
+    })
+    statuses = repo.deployment_statuses[deployment["id"]]
+    if body.get("auto_inactive", True) and body["state"] == "success" and not deployment["production_environment"]:
+        # GitHub's auto_inactive: earlier successful non-production deployments of the environment
+        for other_id, others in repo.deployment_statuses.items():
+            other = repo.deployments[other_id]
+            if other_id != deployment["id"] and other["environment"] == deployment["environment"] and others and \
+                    others[-1]["state"] == "success":
+                others.append({**others[-1], "id": request.standin.next_id(), "state": "inactive"})
+    statuses.append(status)
+    return Reply(201, status, {"Location": status["url"]})
+
+
+@route("GET", "/repos/{owner}/{repo}/deployments/{deployment_id}/statuses", "repos/list-deployment-statuses",
+       "deployments:read")
+def list_deployment_statuses(request: Request) -> Reply:
+    repo = request.repository()
+    deployment = _deployment(request, repo)
+    return _paged(request, list(reversed(repo.deployment_statuses[deployment["id"]])))
+
+
+def _environment_json(request: Request, repo: Repository, name: str) -> dict[str, Any]:
+    stored = repo.environments[name]
+    environment = _example(request, "environment")
+    rules: list[dict[str, Any]] = []
+    if stored["wait_timer"]:
+        rules.append({"id": stored["rule_ids"][0], "node_id": f"GA_{stored['rule_ids'][0]}", "type": "wait_timer",
+                      "wait_timer": stored["wait_timer"]})
+    if stored["reviewers"]:
+        reviewers = []
+        for reviewer in stored["reviewers"]:
+            if reviewer["type"] == "User":
+                login = next(k for k, v in request.standin.users.items() if v == reviewer["id"])
+                reviewers.append({"type": "User", "reviewer": {**_user(login), "id": reviewer["id"]}})
+            else:
+                slug = next(k for k, v in request.standin.teams.items() if v == reviewer["id"])
+                team = _team_json(request, slug)
+                team.pop("organization", None)
+                reviewers.append({"type": "Team", "reviewer": team})
+        rules.append({"id": stored["rule_ids"][1], "node_id": f"GA_{stored['rule_ids'][1]}",
+                      "type": "required_reviewers", "prevent_self_review": stored["prevent_self_review"],
+                      "reviewers": reviewers})
+    environment.update({
+        "id": stored["id"], "node_id": f"EN_{stored['id']}", "name": name,
+        "url": f"{_repo_api(request, repo)}/environments/{name}",
+        "html_url": f"https://github.com/{repo.full_name}/deployments/activity_log?environments_filter={name}",
+        "created_at": stored["created_at"], "updated_at": stored["updated_at"], "protection_rules": rules,
+        "deployment_branch_policy": stored["deployment_branch_policy"],
+    })
+    return environment
+
+
+def _stored_environment(request: Request, repo: Repository) -> str:
+    name = request.params["environment_name"]
+    if name not in repo.environments:
+        raise ApiError(404)
+    return name
+
+
+@route("PUT", "/repos/{owner}/{repo}/environments/{environment_name}", "repos/create-or-update-environment",
+       "administration:write")
+def create_or_update_environment(request: Request) -> Reply:
+    repo = request.repository()
+    name = request.params["environment_name"]
+    body = request.body or {}
+    reviewers = body.get("reviewers") or []
+    if len(reviewers) > 6:
+        raise ApiError(422, "Validation Failed", [{"code": "invalid", "message": "at most 6 reviewers"}])
+    known = {("User", i) for i in request.standin.users.values()}
+    known |= {("Team", i) for i in request.standin.teams.values()}
+    if any((r.get("type"), r.get("id")) not in known for r in reviewers):
+        raise ApiError(422, "Validation Failed", [{"code": "invalid", "message": "unknown reviewer"}])
+    now = _now()
+    stored = repo.environments.get(name) or {"id": request.standin.next_id(), "created_at": now,
+                                             "rule_ids": [request.standin.next_id(), request.standin.next_id()]}
+    stored.update(updated_at=now, wait_timer=body.get("wait_timer", stored.get("wait_timer", 0)),
+                  prevent_self_review=body.get("prevent_self_review", stored.get("prevent_self_review", False)),
+                  reviewers=reviewers if "reviewers" in body else stored.get("reviewers", []),
+                  deployment_branch_policy=body.get("deployment_branch_policy",
+                                                    stored.get("deployment_branch_policy")))
+    repo.environments[name] = stored
+    repo.branch_policies.setdefault(name, {})
+    return Reply(200, _environment_json(request, repo, name))
+
+
+@route("GET", "/repos/{owner}/{repo}/environments/{environment_name}", "repos/get-environment",
+       "administration:read", "actions:read")
+def get_environment(request: Request) -> Reply:
+    repo = request.repository()
+    return Reply(200, _environment_json(request, repo, _stored_environment(request, repo)))
+
+
+@route("GET", "/repos/{owner}/{repo}/environments/{environment_name}/deployment-branch-policies",
+       "repos/list-deployment-branch-policies", "administration:read", "actions:read")
+def list_branch_policies(request: Request) -> Reply:
+    repo = request.repository()
+    policies = list(repo.branch_policies[_stored_environment(request, repo)].values())
+    return Reply(200, {"total_count": len(policies), "branch_policies": policies})
+
+
+@route("POST", "/repos/{owner}/{repo}/environments/{environment_name}/deployment-branch-policies",
+       "repos/create-deployment-branch-policy", "administration:write")
+def create_branch_policy(request: Request) -> Reply:
+    repo = request.repository()
+    name = _stored_environment(request, repo)
+    if not (repo.environments[name].get("deployment_branch_policy") or {}).get("custom_branch_policies"):
+        raise ApiError(404, "Not Found: custom branch policies are not enabled for this environment")
+    body = request.body or {}
+    policies = repo.branch_policies[name]
+    if any(p["name"] == body["name"] and p["type"] == body.get("type", "branch") for p in policies.values()):
+        raise ApiError(422, "Validation Failed",
+                       [{"code": "already_exists", "message": "Name already exists"}])
+    number = request.standin.next_id()
+    policies[number] = {"id": number, "node_id": f"DBP_{number}", "name": body["name"],
+                        "type": body.get("type", "branch")}
+    return Reply(200, policies[number])
+
+
+@route("DELETE", "/repos/{owner}/{repo}/environments/{environment_name}/deployment-branch-policies/"
+       "{branch_policy_id}", "repos/delete-deployment-branch-policy", "administration:write")
+def delete_branch_policy(request: Request) -> Reply:
+    repo = request.repository()
+    policies = repo.branch_policies[_stored_environment(request, repo)]
+    if policies.pop(request.int_param("branch_policy_id"), None) is None:
+        raise ApiError(404)
+    return Reply(204)
+
+
+@route("GET", "/users/{username}", "users/get-by-username")
+def get_user(request: Request) -> Reply:
+    login = request.params["username"]
+    if login not in request.standin.users:
+        raise ApiError(404)
+    user = _example(request, "public-user-default-response")
+    user.update({**_user(login), "id": request.standin.users[login], "name": login, "user_view_type": "public"})
+    return Reply(200, user)
+
+
+def _team_json(request: Request, key: str) -> dict[str, Any]:
+    org, slug = key.split("/")
+    team = _example(request, "team-full")
+    number = request.standin.teams[key]
+    team.update({"id": number, "node_id": f"T_{number}", "url": f"{request.standin.url}/teams/{number}",
+                 "html_url": f"https://github.com/orgs/{org}/teams/{slug}", "name": slug, "slug": slug,
+                 "type": "organization"})
+    team["organization"].update(login=org, archived_at=None)  # the description's example predates both fields
+    return dict(team)
+
+
+@route("GET", "/orgs/{org}/teams/{team_slug}", "teams/get-by-name", "members:read")
+def get_team(request: Request) -> Reply:
+    key = f"{request.params['org']}/{request.params['team_slug']}"
+    if key not in request.standin.teams:
+        raise ApiError(404)
+    return Reply(200, _team_json(request, key))
+
+
+@route("GET", "/repos/{owner}/{repo}/actions/runs/{run_id}/approvals", "actions/get-reviews-for-run", "actions:read")
+def get_reviews_for_run(request: Request) -> Reply:
+    repo = request.repository()
+    reviews = []
+    template = _example(request, "environment-approvals-items")[0]
+    for approval in repo.run_approvals.get(request.int_param("run_id"), []):
+        review = copy.deepcopy(template)
+        review["environments"][0]["name"] = approval["environment"]
+        review["user"] = _user(approval["login"])
+        reviews.append(review)
+    return Reply(200, reviews)
+
+
+def _pull_json(request: Request, repo: Repository, number: int) -> dict[str, Any]:
+    stored = repo.pulls[number]
+    pull = _example(request, "pull-request")
+    api = f"{_repo_api(request, repo)}/pulls/{number}"
+    pull.update({"url": api, "id": number + 10**6, "node_id": f"PR_{number}", "number": number,
+                 "html_url": f"https://github.com/{repo.full_name}/pull/{number}", "state": stored["state"],
+                 "title": stored["title"], "body": stored["body"], "user": _user(ACTIONS_BOT),
+                 "created_at": stored["created_at"], "updated_at": stored["updated_at"], "draft": False,
+                 "merged": False, "mergeable": None, "merged_at": None, "closed_at": None,
+                 "requested_reviewers": [], "requested_teams": [], "assignee": None, "assignees": []})
+    pull["head"]["ref"] = stored["head"]
+    pull["base"]["ref"] = stored["base"]
+    return dict(pull)
+
+
+@route("POST", "/repos/{owner}/{repo}/pulls", "pulls/create", "pull-requests:write")
+def create_pull(request: Request) -> Reply:
+    repo = request.repository()
+    body = request.body or {}
+    head = str(body["head"]).split(":")[-1]
+    if any(p["head"] == head and p["base"] == body["base"] and p["state"] == "open" for p in repo.pulls.values()):
+        raise ApiError(422, "Validation Failed",
+                       [{"code": "custom", "message": f"A pull request already exists for {head}."}])
+    number = max([*repo.pull_requests, *repo.pulls, 0]) + 1
+    now = _now()
+    repo.pulls[number] = {"title": body["title"], "body": body.get("body", ""), "head": head, "base": body["base"],
+                          "state": "open", "created_at": now, "updated_at": now}
+    repo.pull_requests[number] = "0" * 40
+    data = _pull_json(request, repo, number)
+    return Reply(201, data, {"Location": data["url"]})
+
+
+@route("GET", "/repos/{owner}/{repo}/pulls", "pulls/list", "pull-requests:read")
+def list_pulls(request: Request) -> Reply:
+    repo = request.repository()
+    state = (request.query.get("state") or ["open"])[0]
+    head = (request.query.get("head") or [None])[0]
+    base = (request.query.get("base") or [None])[0]
+    found = []
+    for number, stored in sorted(repo.pulls.items()):
+        if state != "all" and stored["state"] != state:
+            continue
+        if head is not None and stored["head"] != head.split(":")[-1]:
+            continue
+        if base is not None and stored["base"] != base:
+            continue
+        simple = _pull_json(request, repo, number)
+        for extra in ("merged", "mergeable", "rebaseable", "mergeable_state", "merged_by", "comments",
+                      "review_comments", "maintainer_can_modify", "commits", "additions", "deletions",
+                      "changed_files"):
+            simple.pop(extra, None)
+        found.append(simple)
+    return _paged(request, found)
+
+
+@route("PATCH", "/repos/{owner}/{repo}/pulls/{pull_number}", "pulls/update", "pull-requests:write")
+def update_pull(request: Request) -> Reply:
+    repo = request.repository()
+    number = request.int_param("pull_number")
+    if number not in repo.pulls:
+        raise ApiError(404)
+    body = request.body or {}
+    stored = repo.pulls[number]
+    stored.update({k: body[k] for k in ("title", "body", "state") if k in body}, updated_at=_now())
+    return Reply(200, _pull_json(request, repo, number))

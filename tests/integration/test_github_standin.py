@@ -218,11 +218,11 @@ def test_a_call_github_would_reject_is_caught(standin: GitHubStandin, method: st
 
 
 def test_a_valid_call_the_standin_lacks_is_reported(standin: GitHubStandin) -> None:
-    response = raw(standin, "GET", f"/repos/{REPO}/deployments")
+    response = raw(standin, "GET", f"/repos/{REPO}/releases")
 
     assert response.status_code == 404
     [error] = standin.take_validation_errors()
-    assert "repos/list-deployments is valid but the stand-in does not implement it" in error
+    assert "repos/list-releases is valid but the stand-in does not implement it" in error
 
 
 def test_an_answer_github_would_not_give_is_caught(github_openapi: GitHubOpenAPI) -> None:

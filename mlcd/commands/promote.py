@@ -1,0 +1,100 @@
+"""``mlcd promote``: gated promotion of one image (by digest) to an environment; ``--plan`` only checks and
+writes the approval evidence; ``--via-pr`` proposes the promotion as a pull request instead."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from mlcd.config import Config, load_config
+from mlcd.errors import CheckFailed, InputError, MlcdError
+from mlcd.output import Output, get_output
+from mlcd.promotion import evidence, record
+from mlcd.promotion.github import open_pull_request
+from mlcd.promotion.promote import (
+    Context,
+    Outcome,
+    Plan,
+    data_tests_result,
+    plan,
+    promote,
+    push_promotion_branch,
+    show_plan,
+)
+
+
+def _json(path: str | None) -> dict[str, Any] | None:
+    if not path:
+        return None
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise InputError(f"cannot read {path}: {exc}", fix="pass the file the earlier step wrote") from None
+    return data if isinstance(data, dict) else None
+
+
+def publish(out: Output, config: Config, the_plan: Plan, args: argparse.Namespace, outcome: Outcome | None) -> str:
+    text = evidence.markdown(the_plan, parity=outcome.parity if outcome else None, smoke=_json(args.smoke),
+                             data_tests=_json(args.data_test), directions=config.metrics)
+    Path(args.evidence).write_text(text, encoding="utf-8")
+    out.step_summary(text)
+    c = the_plan.candidate
+    out.set_output("version", c.version)
+    out.set_output("digest", c.digest)
+    out.set_output("image", c.reference)
+    out.set_output("evidence-file", args.evidence)
+    return text
+
+
+def run(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    out = get_output()
+    ctx = Context.create(config, os.environ, out)
+    passed = data_tests_result(Path(args.data_test)) if args.data_test else None
+    if args.plan or args.via_pr:
+        if config.deploy.push:
+            record.fetch_tags(ctx.root, config.deploy.remote, config.model.name)
+        with out.group(f"Plan: {args.what or 'deploy/' + args.to + '.yaml'} → {args.to}"):
+            the_plan = plan(ctx, args.what, args.to, register_as=args.register_as, data_tests_passed=passed)
+            show_plan(the_plan, out)
+        publish(out, config, the_plan, args, None)
+        out.info(f"  evidence → {args.evidence}")
+        if the_plan.refused:
+            raise CheckFailed(f"promotion of {the_plan.candidate.version} to {args.to} would be refused for "
+                              f"{len(the_plan.problems)} reason(s), each above and in {args.evidence}",
+                              failures=the_plan.problems)
+        if args.via_pr:
+            return _pull_request(ctx, the_plan, args, out)
+        out.success(f"{the_plan.candidate.version} may be promoted to {args.to}"
+                    + (" (it is there already)" if the_plan.noop else ""))
+        return 0
+    try:
+        outcome = promote(ctx, args.what, args.to, register_as=args.register_as, data_tests_passed=passed,
+                          parity_golden=Path(args.golden) if args.golden else None,
+                          require_parity=args.require_parity)
+    except MlcdError as exc:
+        out.step_summary(f"## ❌ Promotion to {args.to} failed\n\n{exc.one_line()}\n")
+        raise
+    publish(out, config, outcome.plan, args, outcome)
+    if outcome.deployed and outcome.deployed.url:
+        out.set_output("url", outcome.deployed.url)
+    out.set_output("action", outcome.action)
+    return 0
+
+
+def _pull_request(ctx: Context, the_plan: Plan, args: argparse.Namespace, out: Output) -> int:
+    with out.group(f"Promotion branch for {args.to}"):
+        branch = push_promotion_branch(ctx, the_plan, args.base)
+        out.info(f"  pushed {branch}: deploy/{args.to}.yaml → {the_plan.candidate.version}")
+    if ctx.github is None or ctx.repo is None:
+        out.warning(f"no GITHUB_TOKEN and GITHUB_REPOSITORY: open the pull request from {branch} by hand")
+        return 0
+    body = Path(args.evidence).read_text(encoding="utf-8")
+    title = f"Promote {the_plan.model} {the_plan.candidate.version} to {args.to}"
+    url = open_pull_request(ctx.github, ctx.repo, head=branch, base=args.base, title=title, body=body)
+    out.success(f"promotion pull request: {url}")
+    out.set_output("pull-request-url", url)
+    return 0
