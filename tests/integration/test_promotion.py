@@ -10,7 +10,9 @@ so the commits the images name exist in every copy.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
 import shutil
 import subprocess
 import sys
@@ -346,3 +348,38 @@ def test_two_promotions_to_one_environment_never_run_at_once(project: Project, s
     assert "another promotion of penguins-classifier to staging is running" in loser
     assert project.serving("staging") == v1.version
     assert gto(project.origin, "show")[MODEL]["stage"] == {"staging": "v1.0.0"}
+
+
+# --- a real model image --------------------------------------------------------------------------------
+
+
+def test_a_real_model_image_is_promoted_with_parity_through_the_deployed_endpoint(tmp_path: Path,
+                                                                                   seed: Seed) -> None:
+    """The template project trained, `mlcd package`d and `mlcd push`ed as a workflow does, then promoted:
+    the deployed `mlcd serve` scores the holdout exactly as the model file does offline."""
+    from testing.images import hermetic_package, trained_project
+
+    project = trained_project(tmp_path / "project")
+    repository = f"127.0.0.1:5000/{unique('mlcd-tests/penguins')}"
+    port = free_port()
+    container = unique("mlcd-test-real")
+    with (project / "mlcd.yaml").open("a") as config:
+        config.write(f"\ndeploy:\n  push: false\n  environments:\n    staging: {{target: docker, "
+                     f"url: \"http://127.0.0.1:{port}\", docker: {{container: {container}}}}}\n")
+    tag = f"mlcd-tests/penguins:{unique('t')}"
+    try:
+        _ok(hermetic_package(project, tag))
+        _ok(mlcd(project, "push", tag, "--to", repository))
+        digest = (project / "image-digest.txt").read_text().strip()
+        said = _ok(mlcd(project, "promote", f"{repository}@{digest}", "--to", "staging", "--register-as", "v1.0.0",
+                        "--require-parity"))
+        assert "parity:" in said and "rows scored identically" in said
+        lineage = (project / "models" / "model.lineage.json").read_text()
+        sha = json.loads(lineage)["model"]["sha256"]
+        assert serving_version(f"http://127.0.0.1:{port}", MODEL) == sha[:12]
+        assert History.read(project, MODEL).current("staging") is not None
+        assert git(project, "ls-remote", "--tags", ".") != ""  # recorded locally (deploy.push: false)
+    finally:
+        remove_containers(seed.client, container)
+        with contextlib.suppress(Exception):
+            seed.client.images.remove(tag, force=True, noprune=True)
