@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import IO
 
 from mlcd.promotion.errors import PromotionBusy
-from mlcd.promotion.record import git
+from mlcd.promotion.record import git, remote_git
 
 STALE_AFTER = 3 * 3600
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
@@ -80,13 +80,14 @@ def remote_lock(root: Path, remote: str, model: str, environment: str, holder: M
     env = {"GIT_AUTHOR_NAME": "mlcd", "GIT_AUTHOR_EMAIL": "mlcd@localhost",
            "GIT_COMMITTER_NAME": "mlcd", "GIT_COMMITTER_EMAIL": "mlcd@localhost"}
     ours = git(root, "commit-tree", EMPTY_TREE, "-m", message, env=env).stdout.strip()
-    pushed = git(root, "push", "--porcelain", remote, f"{ours}:{ref}", check=False)
+    pushed = remote_git(root, remote, "push", "--porcelain", remote, f"{ours}:{ref}", check=False)
     if pushed.returncode != 0:
         _take_over_or_fail(root, remote, ref, ours, model, environment, stale_after, pushed.stderr)
     try:
         yield
     finally:
-        git(root, "push", "--porcelain", f"--force-with-lease={ref}:{ours}", remote, f":{ref}", check=False)
+        remote_git(root, remote, "push", "--porcelain", f"--force-with-lease={ref}:{ours}", remote, f":{ref}",
+                   check=False)
 
 
 def _take_over_or_fail(root: Path, remote: str, ref: str, ours: str, model: str, environment: str,
@@ -97,8 +98,8 @@ def _take_over_or_fail(root: Path, remote: str, ref: str, ours: str, model: str,
                             fix="check that the job can push to the remote (`permissions: {contents: write}`)")
     age = time.time() - float(info.get("locked_at") or 0)
     if age > stale_after:
-        taken = git(root, "push", "--porcelain", f"--force-with-lease={ref}:{theirs}", remote, f"+{ours}:{ref}",
-                    check=False)
+        taken = remote_git(root, remote, "push", "--porcelain", f"--force-with-lease={ref}:{theirs}", remote,
+                           f"+{ours}:{ref}", check=False)
         if taken.returncode == 0:
             return
     raise PromotionBusy(
@@ -110,11 +111,11 @@ def _take_over_or_fail(root: Path, remote: str, ref: str, ours: str, model: str,
 
 
 def _holder(root: Path, remote: str, ref: str) -> tuple[str | None, dict[str, str]]:
-    listed = git(root, "ls-remote", remote, ref, check=False).stdout.split()
+    listed = remote_git(root, remote, "ls-remote", remote, ref, check=False).stdout.split()
     if not listed:
         return None, {}
     theirs = listed[0]
-    git(root, "fetch", "--quiet", "--no-tags", remote, f"+{ref}:{ref}", check=False)
+    remote_git(root, remote, "fetch", "--quiet", "--no-tags", remote, f"+{ref}:{ref}", check=False)
     message = git(root, "log", "-1", "--format=%B", theirs, check=False).stdout
     try:
         info = json.loads(message)

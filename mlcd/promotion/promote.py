@@ -591,7 +591,8 @@ def push_promotion_branch(ctx: Context, plan: Plan, base: str) -> str:
     root, remote = ctx.root, ctx.config.deploy.remote
     environment = plan.environment.name
     branch = f"mlcd/promote-{environment}"
-    record.git(root, "fetch", "--quiet", "--no-tags", remote, f"+refs/heads/{base}:refs/remotes/{remote}/{base}")
+    record.remote_git(root, remote, "fetch", "--quiet", "--no-tags", remote,
+                      f"+refs/heads/{base}:refs/remotes/{remote}/{base}")
     parent = record.git(root, "rev-parse", f"refs/remotes/{remote}/{base}").stdout.strip()
     relative = f"{DEPLOY_DIR}/{environment}.yaml"
     blob = record.git(root, "hash-object", "-w", "--stdin", input_text=deploy_document(plan)).stdout.strip()
@@ -604,7 +605,7 @@ def push_promotion_branch(ctx: Context, plan: Plan, base: str) -> str:
              "GIT_COMMITTER_NAME": identity.name, "GIT_COMMITTER_EMAIL": identity.email}
     message = f"Promote {plan.model} {plan.candidate.version} to {environment}\n\n{plan.candidate.reference}\n"
     commit = record.git(root, "commit-tree", tree, "-p", parent, "-m", message, env=names).stdout.strip()
-    record.git(root, "push", "--force", "--porcelain", remote, f"{commit}:refs/heads/{branch}")
+    record.remote_git(root, remote, "push", "--force", "--porcelain", remote, f"{commit}:refs/heads/{branch}")
     return branch
 
 

@@ -17,6 +17,7 @@ GTO's own helpers, and ``gto show`` / ``gto history`` read the result.
 
 from __future__ import annotations
 
+import base64
 import os
 import subprocess
 import time
@@ -47,6 +48,27 @@ def git(root: Path, *args: str, env: Mapping[str, str] | None = None, input_text
     if check and result.returncode != 0:
         raise ToolFailed(f"`git {' '.join(args)}` failed: {(result.stderr or result.stdout).strip()}")
     return result
+
+
+def remote_auth(root: Path, remote: str, env: Mapping[str, str]) -> dict[str, str]:
+    """On GitHub Actions, git configuration (in the environment, never in argv or a file) that lets a
+    checkout made with ``persist-credentials: false`` push with ``GITHUB_TOKEN``, as actions/checkout
+    would; nothing when the checkout already carries credentials, or the remote is not on GitHub."""
+    token = env.get("GITHUB_TOKEN")
+    server = (env.get("GITHUB_SERVER_URL") or "https://github.com").rstrip("/")
+    if not token:
+        return {}
+    url = git(root, "remote", "get-url", remote, check=False).stdout.strip()
+    key = f"http.{server}/.extraheader"
+    if not url.startswith(server + "/") or git(root, "config", "--get-all", key, check=False).stdout.strip():
+        return {}
+    basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
+    return {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": key, "GIT_CONFIG_VALUE_0": f"AUTHORIZATION: basic {basic}"}
+
+
+def remote_git(root: Path, remote: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """``git`` for a command that talks to ``remote`` (push, fetch, ls-remote)."""
+    return git(root, *args, env=remote_auth(root, remote, os.environ) or None, check=check)
 
 
 # --- names ------------------------------------------------------------------------------------------
@@ -389,7 +411,7 @@ def push_tags(root: Path, remote: str, names: Sequence[str]) -> None:
     if not names:
         return
     refs = [f"refs/tags/{name}:refs/tags/{name}" for name in names]
-    result = git(root, "push", "--atomic", "--porcelain", remote, *refs, check=False)
+    result = remote_git(root, remote, "push", "--atomic", "--porcelain", remote, *refs, check=False)
     if result.returncode != 0:
         said = " ".join((result.stderr or result.stdout).split())
         raise PushRejected(
@@ -405,7 +427,7 @@ def fetch_tags(root: Path, remote: str, model: str) -> None:
 
     tagged = name_to_tag(model)  # type: ignore[no-untyped-call]
     specs = [f"+refs/tags/{tagged}@*:refs/tags/{tagged}@*", f"+refs/tags/{tagged}#*:refs/tags/{tagged}#*"]
-    result = git(root, "fetch", "--quiet", "--no-tags", remote, *specs, check=False)
+    result = remote_git(root, remote, "fetch", "--quiet", "--no-tags", remote, *specs, check=False)
     if result.returncode != 0:
         raise ToolFailed(
             f"cannot fetch the promotion tags from '{remote}': {' '.join(result.stderr.split())}",

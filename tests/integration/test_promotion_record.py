@@ -162,3 +162,19 @@ def test_a_stale_remote_lock_is_taken_over(project: Path, tmp_path: Path) -> Non
     finally:
         release.set()
         runner.join()
+
+
+def test_on_github_the_token_pushes_without_persisted_credentials(project: Path) -> None:
+    """A checkout made with `persist-credentials: false` pushes the record with GITHUB_TOKEN, passed to git
+    in its environment only; a checkout that has credentials, or a remote elsewhere, is left alone."""
+    import base64
+
+    env = {"GITHUB_TOKEN": "t0ken", "GITHUB_SERVER_URL": "https://github.com"}
+    assert record.remote_auth(project, "origin", env) == {}  # origin is a local path
+    git(project, "remote", "add", "github", "https://github.com/acme/penguins.git")
+    auth = record.remote_auth(project, "github", env)
+    assert auth["GIT_CONFIG_KEY_0"] == "http.https://github.com/.extraheader"
+    assert auth["GIT_CONFIG_VALUE_0"] == "AUTHORIZATION: basic " + base64.b64encode(b"x-access-token:t0ken").decode()
+    assert record.remote_auth(project, "github", {}) == {}
+    git(project, "config", "http.https://github.com/.extraheader", "AUTHORIZATION: basic persisted")
+    assert record.remote_auth(project, "github", env) == {}
