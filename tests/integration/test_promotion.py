@@ -307,6 +307,23 @@ def test_a_registry_gone_during_the_retag_leaves_production_unchanged(tmp_path: 
         proxy.stop()
 
 
+def test_a_record_the_remote_refuses_puts_the_previous_version_back(project: Project, seed: Seed) -> None:
+    """The deployment succeeded, but the promotion cannot be recorded: what is not recorded must not run."""
+    v1, v2 = seed.images["v1"], seed.images["v2"]
+    _to_staging(project, v1, "v1.0.0")
+    tags = git(project.path, "tag", "--list")
+    hook = project.origin / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\nwhile read old new ref; do case $ref in refs/tags/*) "
+                    "echo 'tags are frozen' >&2; exit 1;; esac; done\n")
+    hook.chmod(0o755)
+    project.train(v2)
+    said = _refused(project.mlcd("promote", v2.digest, "--to", "staging"), 9)
+    assert "refused the promotion tags" in said and "v1.0.0 was restored" in said
+    assert project.serving("staging") == v1.version
+    assert git(project.path, "tag", "--list") == tags  # the unpushed tags are gone too
+    assert not git(project.origin, "for-each-ref", "refs/mlcd/locks").strip()  # and the lock released
+
+
 def test_a_regression_against_what_runs_is_refused_with_the_reasons(project: Project, seed: Seed) -> None:
     _to_staging(project, seed.images["v2"], "v2.0.0")
     regressed = seed.images["regressed"]
