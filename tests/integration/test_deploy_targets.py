@@ -132,7 +132,7 @@ def _kubernetes(request: pytest.FixtureRequest) -> Iterator[Harness]:
     problem = _cluster_problem()
     if problem is not None:
         pytest.skip(f"kubernetes target not applied: {problem}; its manifests are validated in "
-                    "tests/unit/test_promotion.py")
+                    "tests/unit/test_promotion_decisions.py")
     _, releases, broken = request.getfixturevalue("docker_images")
     environment = unique("contract")
     target = KubernetesTarget(MODEL, environment, KubernetesTargetConfig(replicas=1, rollout_timeout=60))
