@@ -8,7 +8,7 @@ import re
 import shutil
 import subprocess
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -22,6 +22,7 @@ from mlcd.model import file_sha256
 from mlcd.output import Output
 from mlcd.packaging import dockerfile, labels, requirements
 from mlcd.packaging.engine import connect, reason
+from mlcd.packaging.wheelhouse import ensure_image, open_wheelhouse
 
 CONTEXT_MARKER = ".mlcd-context"
 INVENTORY_CACHE = ".mlcd-inventory.json"
@@ -203,15 +204,6 @@ def image_requirements(config: Config, lineage: Mapping[str, Any]) -> list[str]:
     return requirements.serving_requirements(own, pins, config.package.requirements)
 
 
-def find_mlcd_wheel(wheelhouse: Path) -> Path:
-    found = sorted(wheelhouse.glob(f"mlcd-{__version__}-*.whl"))
-    if not found:
-        raise InputError(f"{wheelhouse} has no wheel of mlcd {__version__}",
-                         fix=f"add one: pip wheel --no-deps --wheel-dir {wheelhouse} mlcd=={__version__} "
-                             "(or the mlcd source directory)")
-    return found[-1]
-
-
 def _place(source: Path, target: Path) -> None:
     """Hard-link when possible (the wheelhouse can be large), copy otherwise."""
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -248,15 +240,11 @@ def write_context(
     spec: dockerfile.ImageSpec,
     requirement_lines: list[str],
     model_path: Path,
-    wheels: Iterable[Path] = (),
     mlcd_wheel: Path | None = None,
 ) -> Path:
     reset_context(directory)
     (directory / dockerfile.REQUIREMENTS).write_text(dockerfile.render_requirements(requirement_lines),
                                                      encoding="utf-8")
-    (directory / dockerfile.WHEELS).mkdir()
-    for wheel in wheels:
-        _place(wheel, directory / dockerfile.WHEELS / wheel.name)
     if mlcd_wheel is not None:
         _place(mlcd_wheel, directory / dockerfile.MLCD_DIST / mlcd_wheel.name)
     app = directory / dockerfile.APP
@@ -351,31 +339,25 @@ def package(
         metrics=_metrics(config, out),
         lineage=lineage,
     )
-    wheels: list[Path] = []
-    mlcd_wheel: Path | None = None
-    if wheelhouse is not None:
-        if not wheelhouse.is_dir():
-            raise InputError(f"wheelhouse {wheelhouse} is not a directory", fix="pass the directory holding the wheels")
-        mlcd_wheel = find_mlcd_wheel(wheelhouse)
-        wheels = sorted(p for p in wheelhouse.glob("*.whl") if not p.name.startswith("mlcd-"))
+    wheels = open_wheelhouse(wheelhouse, __version__) if wheelhouse is not None else None
+    client = connect()
     try:
         spec = dockerfile.ImageSpec(
             base_image=base,
             model_path=config.model.path,
             lineage_path=str(lineage_path(Path(config.model.path))),
             mlcd_version=__version__,
-            mlcd_wheel=mlcd_wheel.name if mlcd_wheel else None,
-            hermetic=wheelhouse is not None,
+            mlcd_wheel=wheels.mlcd_wheel.name if wheels else None,
+            wheels_image=ensure_image(client, wheels, out) if wheels else None,
             port=config.package.port,
             labels=image_labels,
         )
         context = context_dir or config.root / DEFAULT_CONTEXT
         target = write_context(context, config=config, spec=spec, requirement_lines=image_requirements(config, lineage),
-                               model_path=model_path, wheels=wheels, mlcd_wheel=mlcd_wheel)
+                               model_path=model_path, mlcd_wheel=wheels.mlcd_wheel if wheels else None)
     except ValueError as exc:
         raise UsageError(f"cannot write the Dockerfile: {exc}", fix="check model.path in mlcd.yaml") from None
     out.info(f"  Dockerfile → {target}")
-    client = connect()
     _pin_advice(client, base, out)
     started = time.monotonic()
     with out.group(f"Build {tag} from {base}" + (" (hermetic: wheels only, no index)" if wheelhouse else "")):
@@ -386,7 +368,9 @@ def package(
                          progress.cached_steps, seconds)
     if sbom_path is not None:
         with out.group("SBOM (CycloneDX) of the image's Python environment"):
-            result.components = sbom.write_sbom(client, result, sbom_path, wheels=wheels, model_name=config.model.name,
-                                                cache=(target.parent / INVENTORY_CACHE, progress.environment_id()))
+            result.components = sbom.write_sbom(
+                client, result, sbom_path, model_name=config.model.name,
+                hashes=wheels.by_distribution() if wheels else {},
+                cache=(target.parent / INVENTORY_CACHE, progress.environment_id()))
         result.sbom = sbom_path
     return result

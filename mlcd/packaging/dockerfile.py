@@ -38,10 +38,15 @@ class ImageSpec:
     mlcd_version: str
     mlcd_wheel: str | None = None
     """File name of the mlcd wheel in ``mlcd-dist/``; None installs ``mlcd==version`` from the index."""
-    hermetic: bool = False
-    """Install every dependency from ``wheels/`` with ``pip --no-index``: no network during the build."""
+    wheels_image: str | None = None
+    """An image holding the wheelhouse in ``/wheels``: every dependency is installed from it with
+    ``pip --no-index`` (a hermetic build: no network). None installs them from the package index."""
     port: int = 8080
     labels: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def hermetic(self) -> bool:
+        return self.wheels_image is not None
 
 
 def is_pinned(image: str) -> bool:
@@ -116,13 +121,16 @@ def render_dockerfile(spec: ImageSpec) -> str:
         "# Layers from least to most often changed: base image, dependencies, mlcd, mlcd.yaml, the model,",
         "# so a new model rebuilds in seconds from the build cache. No secrets: nothing here is a build arg.",
         "",
-        "# Stage 1: a virtual environment with the dependencies, "
-        + ("from the wheelhouse only (the wheels stay in this stage)." if spec.hermetic else "from the package index."),
+        *([
+            "# Stage 1: a virtual environment with the dependencies, from the wheelhouse only. mlcd package",
+            f"# builds {spec.wheels_image} from the wheelhouse (FROM scratch; COPY wheels/ /wheels/), so the",
+            "# wheels are not sent with every build, and they stay in this stage.",
+        ] if spec.hermetic else ["# Stage 1: a virtual environment with the dependencies, from the package index."]),
         "# The packages' own test suites are never run here, so they are left out.",
         *advice,
         f"FROM {base} AS dependencies",
         f"COPY {REQUIREMENTS} /build/{REQUIREMENTS}",
-        *([f"COPY {WHEELS}/ /build/{WHEELS}/"] if spec.hermetic else []),
+        *([f"COPY --from={spec.wheels_image} /wheels/ /build/{WHEELS}/"] if spec.hermetic else []),
         f"RUN python3 -m venv {VENV} \\",
         f" && {PIP}{find} --requirement /build/{REQUIREMENTS} \\",
         f" && find {VENV}/lib -depth -type d -name tests -path '*/site-packages/*' -exec rm -rf {{}} +",

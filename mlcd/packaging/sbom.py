@@ -8,10 +8,9 @@ hermetic build's wheelhouse add their sha256; the model is a ``machine-learning-
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -44,15 +43,6 @@ json.dump({"python": sys.version.split()[0], "distributions": found}, sys.stdout
 
 def purl(name: str, version: str) -> str:
     return f"pkg:pypi/{normalize(name)}@{version}"
-
-
-def wheel_hashes(wheels: Iterable[Path]) -> dict[tuple[str, str], str]:
-    """(normalized name, version) → sha256 of the wheel file it was installed from."""
-    hashes = {}
-    for wheel in wheels:
-        name, version = wheel.name.split("-")[:2]
-        hashes[(normalize(name), version)] = hashlib.sha256(wheel.read_bytes()).hexdigest()
-    return hashes
 
 
 def _licenses(dist: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -189,7 +179,8 @@ def cached_inventory(client: Any, image_id: str, cache: Path, key: str | None) -
     return inventory
 
 
-def write_sbom(client: Any, result: BuildResult, path: Path, *, wheels: Iterable[Path], model_name: str,
+def write_sbom(client: Any, result: BuildResult, path: Path, *, model_name: str,
+               hashes: Mapping[tuple[str, str], str] | None = None,
                cache: tuple[Path, str | None] | None = None) -> int:
     """Write the SBOM of a built image; returns the number of components."""
     if cache is None:
@@ -197,7 +188,7 @@ def write_sbom(client: Any, result: BuildResult, path: Path, *, wheels: Iterable
     else:
         inventory = cached_inventory(client, result.image_id, *cache)
     document = to_cyclonedx(inventory, image=result.tag, image_id=result.image_id, model_name=model_name,
-                            model_sha256=result.labels[labels.MODEL_SHA256], hashes=wheel_hashes(wheels))
+                            model_sha256=result.labels[labels.MODEL_SHA256], hashes=hashes)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     return len(document["components"])

@@ -20,7 +20,7 @@ def spec(**changes: object) -> ImageSpec:
         "lineage_path": "models/model.lineage.json",
         "mlcd_version": "0.1.0",
         "mlcd_wheel": "mlcd-0.1.0-py3-none-any.whl",
-        "hermetic": True,
+        "wheels_image": "mlcd-wheelhouse:0123456789abcdef",
         "labels": {"dev.mlcd.model.sha256": "f" * 64},
     }
     values.update(changes)
@@ -59,13 +59,14 @@ def test_the_final_stage_has_neither_wheels_nor_installers() -> None:
 
 def test_hermetic_builds_use_only_the_wheelhouse() -> None:
     text = render_dockerfile(spec())
-    assert "COPY wheels/ /build/wheels/" in text
+    # the wheels come from their own image, not the build context: a rebuild does not resend them
+    assert "COPY --from=mlcd-wheelhouse:0123456789abcdef /wheels/ /build/wheels/" in lines_of(text)
     assert "--no-index --find-links /build/wheels --requirement" in text
     assert "--no-deps --no-index --target /opt/mlcd-server /build/mlcd-dist/mlcd-0.1.0-py3-none-any.whl" in text
 
 
 def test_without_a_wheelhouse_mlcd_and_its_dependencies_come_from_the_index() -> None:
-    text = render_dockerfile(spec(hermetic=False, mlcd_wheel=None))
+    text = render_dockerfile(spec(wheels_image=None, mlcd_wheel=None))
     assert not [line for line in lines_of(text) if "wheels" in line or "--no-index" in line]
     assert "--no-deps --target /opt/mlcd-server mlcd==0.1.0" in text
     with pytest.raises(ValueError, match="hermetic build needs the mlcd wheel"):

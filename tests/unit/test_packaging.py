@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import signal
 from pathlib import Path
 
@@ -14,12 +15,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mlcd.config.model import ColumnSpec
-from mlcd.errors import UsageError
+from mlcd.errors import InputError, UsageError
 from mlcd.packaging import labels, parity, sbom
 from mlcd.packaging.build import BuildProgress, Step, failure_fix, reset_context
 from mlcd.packaging.push import PushProgress, Target, parse_target, push_fix, tags_for
 from mlcd.packaging.requirements import requirement_name, serving_requirements
 from mlcd.packaging.smoke import ErrorCheck, SmokeReport, signals_interrupt
+from mlcd.packaging.wheelhouse import open_wheelhouse
 
 MLCD_REQUIRES = ["pyyaml>=6", "pandas>=2.0", "pyarrow>=14", "scikit-learn>=1.3", "dvc>=3.40", "docker>=7",
                  "requests>=2.31", "pandera>=0.20", "uvloop>=0.19; sys_platform != 'win32'",
@@ -327,9 +329,17 @@ def test_the_inventory_is_read_again_only_when_the_environment_changed(tmp_path:
         sbom.cached_inventory(NoEngine(), "sha256:1", cache, "other")
 
 
-def test_wheel_hashes_are_keyed_by_normalized_name_and_version(tmp_path: Path) -> None:
-    wheel = tmp_path / "scikit_learn-1.5.2-cp311-cp311-manylinux_2_17_x86_64.whl"
-    wheel.write_bytes(b"wheel")
-    hashes = sbom.wheel_hashes([wheel])
-    assert list(hashes) == [("scikit-learn", "1.5.2")]
-    assert hashes[("scikit-learn", "1.5.2")] == hashlib.sha256(b"wheel").hexdigest()
+def test_a_wheelhouse_is_keyed_by_its_wheels_contents(tmp_path: Path) -> None:
+    (tmp_path / "scikit_learn-1.5.2-cp311-cp311-manylinux_2_17_x86_64.whl").write_bytes(b"wheel")
+    (tmp_path / "mlcd-0.1.0-py3-none-any.whl").write_bytes(b"mlcd")
+    with pytest.raises(InputError, match=r"no wheel of mlcd 0\.2\.0"):
+        open_wheelhouse(tmp_path, "0.2.0")
+    wheels = open_wheelhouse(tmp_path, "0.1.0")
+    assert wheels.mlcd_wheel.name == "mlcd-0.1.0-py3-none-any.whl"
+    assert wheels.by_distribution() == {("scikit-learn", "1.5.2"): hashlib.sha256(b"wheel").hexdigest()}
+    first = wheels.image
+    assert re.fullmatch(r"mlcd-wheelhouse:[0-9a-f]{16}", first)
+    (tmp_path / "scikit_learn-1.5.2-cp311-cp311-manylinux_2_17_x86_64.whl").write_bytes(b"other")
+    assert open_wheelhouse(tmp_path, "0.1.0").image != first
+    (tmp_path / "mlcd-0.1.0-py3-none-any.whl").write_bytes(b"new mlcd")  # mlcd has a layer of its own
+    assert open_wheelhouse(tmp_path, "0.1.0").key == open_wheelhouse(tmp_path, "0.1.0").key
