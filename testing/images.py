@@ -7,6 +7,7 @@ run it first and fail (never skip) with its output when it cannot.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 import uuid
@@ -47,9 +48,18 @@ def trained_project(target: Path) -> Path:
     return repo
 
 
-def hermetic_package(repo: Path, tag: str, *extra: str) -> subprocess.CompletedProcess[str]:
-    """`mlcd package` from the test base image and the wheelhouse: no registry, no index."""
-    return mlcd(repo, "package", "--tag", tag, "--base-image", BASE_IMAGE, "--wheelhouse", str(WHEELHOUSE), *extra)
+def snapshot_wheelhouse(target: Path) -> Path:
+    """A fixed copy (hard links) of the wheelhouse: scripts/services may rebuild the mlcd wheel meanwhile."""
+    target.mkdir(parents=True)
+    for wheel in WHEELHOUSE.glob("*.whl"):
+        os.link(wheel, target / wheel.name)
+    return target
+
+
+def hermetic_package(repo: Path, tag: str, *extra: str, wheelhouse: Path = WHEELHOUSE
+                     ) -> subprocess.CompletedProcess[str]:
+    """`mlcd package` from the test base image and a wheelhouse: no registry, no index."""
+    return mlcd(repo, "package", "--tag", tag, "--base-image", BASE_IMAGE, "--wheelhouse", str(wheelhouse), *extra)
 
 
 def host_port(container: Any, port: int = 8080) -> int:

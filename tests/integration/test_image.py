@@ -26,11 +26,11 @@ from mlcd.model import file_sha256
 from testing.images import (
     ONE_PENGUIN,
     REGISTRY,
-    WHEELHOUSE,
     docker_client,
     hermetic_package,
     host_port,
     run_hardened,
+    snapshot_wheelhouse,
     start_services,
     trained_project,
     unique,
@@ -52,15 +52,20 @@ def client() -> Iterator[Any]:
 
 
 @pytest.fixture(scope="module")
+def wheels(tmp_path_factory: pytest.TempPathFactory, client: Any) -> Path:
+    return snapshot_wheelhouse(tmp_path_factory.mktemp("wheelhouse") / "wheels")
+
+
+@pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory, client: Any) -> Path:
     return trained_project(tmp_path_factory.mktemp("image") / "project")
 
 
 @pytest.fixture(scope="module")
-def image(project: Path, client: Any) -> Iterator[str]:
+def image(project: Path, wheels: Path, client: Any) -> Iterator[str]:
     """The template model packaged hermetically; its tags are removed afterwards (the build cache stays)."""
     tag = f"mlcd-tests/penguins:{unique('t')}"
-    result = hermetic_package(project, tag)
+    result = hermetic_package(project, tag, wheelhouse=wheels)
     assert result.returncode == 0, result.stderr
     yield tag
     _remove(client, tag)
@@ -208,24 +213,26 @@ def test_smoke_removes_its_container_when_interrupted(project: Path, image: str,
     assert _smoke_containers(client) == []
 
 
-def test_package_refuses_a_model_that_differs_from_its_lineage(project: Path, tmp_path: Path) -> None:
+def test_package_refuses_a_model_that_differs_from_its_lineage(project: Path, wheels: Path, tmp_path: Path) -> None:
     lineage_file = project / "models" / "model.lineage.json"
     original = lineage_file.read_text()
     lineage = json.loads(original)
     lineage["model"]["sha256"] = "0" * 64
     lineage_file.write_text(json.dumps(lineage))
     try:
-        result = hermetic_package(project, "mlcd-tests/refused:x", "--context-dir", str(tmp_path / "context"))
+        result = hermetic_package(project, "mlcd-tests/refused:x", "--context-dir", str(tmp_path / "context"),
+                                  wheelhouse=wheels)
     finally:
         lineage_file.write_text(original)
     assert result.returncode == 6, result.stderr
     assert "changed after training" in result.stderr
 
 
-def test_a_failing_build_shows_the_step_log_and_a_fix(project: Path, tmp_path: Path, client: Any) -> None:
+def test_a_failing_build_shows_the_step_log_and_a_fix(project: Path, wheels: Path, tmp_path: Path,
+                                                      client: Any) -> None:
     wheelhouse = tmp_path / "wheels"
     wheelhouse.mkdir()
-    for wheel in WHEELHOUSE.glob("*.whl"):
+    for wheel in wheels.glob("*.whl"):
         if not wheel.name.startswith("scikit_learn-"):
             os.link(wheel, wheelhouse / wheel.name)
     result = mlcd(project, "package", "--tag", "mlcd-tests/broken:x", "--base-image", "mlcd-test-base:bookworm",
@@ -235,18 +242,19 @@ def test_a_failing_build_shows_the_step_log_and_a_fix(project: Path, tmp_path: P
     assert "the wheelhouse has no wheel for scikit-learn" in result.stderr
 
 
-def test_a_model_only_change_rebuilds_from_the_dependency_cache(tmp_path: Path, image: str, client: Any) -> None:
+def test_a_model_only_change_rebuilds_from_the_dependency_cache(tmp_path: Path, wheels: Path, image: str,
+                                                                client: Any) -> None:
     repo = trained_project(tmp_path / "project")
     first = f"mlcd-tests/rebuild:{unique('a')}"
     second = f"mlcd-tests/rebuild:{unique('b')}"
     try:
-        assert hermetic_package(repo, first).returncode == 0
+        assert hermetic_package(repo, first, wheelhouse=wheels).returncode == 0
         params = yaml.safe_load((repo / "params.yaml").read_text())
         params["train"]["classifier"]["C"] = 0.5
         (repo / "params.yaml").write_text(yaml.safe_dump(params))
         assert mlcd(repo, "train").returncode == 0
         started = time.monotonic()
-        result = hermetic_package(repo, second)
+        result = hermetic_package(repo, second, wheelhouse=wheels)
         seconds = time.monotonic() - started
         assert result.returncode == 0, result.stderr
         before, after = (client.images.get(t).attrs["RootFS"]["Layers"] for t in (first, second))
