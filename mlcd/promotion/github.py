@@ -60,12 +60,16 @@ class DeploymentLog:
         self.client.post(f"/repos/{self.repo}/deployments/{self.id}/statuses", body,
                          permission="deployments: write", job_permissions=DEPLOY_PERMISSIONS)
 
-    def supersede(self) -> list[int]:
-        """Mark the environment's earlier successful deployments inactive: only this one is live."""
+    def supersede(self, recent: int = 30) -> list[int]:
+        """Mark the environment's earlier successful deployments inactive (of the ``recent`` newest ones:
+        older ones were superseded by earlier promotions): only this one is live."""
         done = []
-        for deployment in self.client.paginate(f"/repos/{self.repo}/deployments",
-                                               {"environment": self.environment}, permission="deployments: read"):
+        deployments = self.client.paginate(f"/repos/{self.repo}/deployments", {"environment": self.environment},
+                                           permission="deployments: read")
+        for seen, deployment in enumerate(deployments):
             number = int(deployment["id"])
+            if seen >= recent:
+                break
             if number == self.id:
                 continue
             statuses = self.client.get(f"/repos/{self.repo}/deployments/{number}/statuses", {"per_page": 1},
