@@ -343,3 +343,18 @@ def test_a_wheelhouse_is_keyed_by_its_wheels_contents(tmp_path: Path) -> None:
     assert open_wheelhouse(tmp_path, "0.1.0").image != first
     (tmp_path / "mlcd-0.1.0-py3-none-any.whl").write_bytes(b"new mlcd")  # mlcd has a layer of its own
     assert open_wheelhouse(tmp_path, "0.1.0").key == open_wheelhouse(tmp_path, "0.1.0").key
+
+
+# --- docs ----------------------------------------------------------------------------------------------------
+
+
+def test_the_package_example_in_the_docs_fits_the_schema() -> None:
+    import jsonschema
+    import yaml
+
+    root = Path(__file__).resolve().parents[2]
+    docs = (root / "docs" / "packaging.md").read_text()
+    block = re.search(r"```yaml\n# mlcd.yaml\n(.*?)```", docs, flags=re.S)
+    assert block is not None
+    schema = json.loads((root / "mlcd" / "resources" / "mlcd.schema.json").read_text())
+    jsonschema.validate(yaml.safe_load(block.group(1))["package"], schema["properties"]["package"])
