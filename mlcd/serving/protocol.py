@@ -99,6 +99,8 @@ def _tensor(index: int, tensor: Any, schema: InputSchema) -> tuple[str, list[Any
         raise _bad(f"{where}: datatype must be one of {', '.join(sorted(OIP_DATATYPES))}")
     if not isinstance(data, list):
         raise _bad(f"{where}: data must be a flat list of values")
+    if not isinstance(tensor.get("parameters", {}), dict):
+        raise _bad(f"{where}: parameters must be an object")
     if len(data) != shape[0]:
         raise _bad(f"{where}: shape says {shape[0]} value(s) but data holds {len(data)}")
     spec = next((s for s in schema.features if s.name == name), None)
@@ -138,8 +140,8 @@ def _requested_outputs(outputs: Any) -> tuple[str, ...]:
     if outputs is None:
         return OUTPUTS
     if not isinstance(outputs, list) or not all(isinstance(o, dict) and isinstance(o.get("name"), str)
-                                                for o in outputs):
-        raise _bad("outputs must be a list of objects with a name")
+                                                and isinstance(o.get("parameters", {}), dict) for o in outputs):
+        raise _bad("outputs must be a list of objects with a name (and optionally parameters, an object)")
     names = [o["name"] for o in outputs]
     unknown = [n for n in names if n not in OUTPUTS]
     if unknown:
@@ -191,6 +193,8 @@ def _split(frame: Any) -> tuple[dict[str, list[Any]], int]:
         raise _bad("dataframe_split.columns names a column more than once")
     if not isinstance(data, list) or not all(isinstance(row, list) and len(row) == len(names) for row in data):
         raise _bad(f"dataframe_split.data must be a list of rows, each a list of {len(names)} value(s)")
+    if not isinstance(frame.get("index", []), list):
+        raise _bad("dataframe_split.index must be a list")
     return {name: [row[i] for row in data] for i, name in enumerate(names)}, len(data)
 
 

@@ -414,3 +414,20 @@ def test_batcher_gives_up_after_the_timeout_and_carries_on() -> None:
             await batcher.stop()
 
     assert asyncio.run(scenario()).labels == ["fast"]
+
+
+@pytest.mark.parametrize("mutate", [
+    lambda b: b["inputs"][0].update(parameters=[]),
+    lambda b: b.update(outputs=[{"name": "predict", "parameters": 1}]),
+])
+def test_parameters_must_be_objects_as_the_document_says(schema: InputSchema, mutate: Any) -> None:
+    body = oip([ROW])
+    mutate(body)
+    assert refused(parse_infer, body, schema).status == 400
+
+
+def test_dataframe_split_index_must_be_a_list(schema: InputSchema) -> None:
+    body = {"dataframe_split": {"columns": list(ROW), "data": [list(ROW.values())], "index": 5}}
+    assert refused(parse_invocations, body, schema).status == 400
+    body["dataframe_split"]["index"] = [7]
+    assert parse_invocations(body, schema).rows == 1
