@@ -41,7 +41,7 @@ from mlcd.promotion.errors import DeployFailed
 from mlcd.promotion.github import DeploymentLog, approver, run_url
 from mlcd.promotion.lock import promotion_lock
 from mlcd.promotion.record import Event, History, Identity, NewTag
-from mlcd.promotion.registry import ImageRef, Manifest, Registry, is_digest, parse_reference
+from mlcd.promotion.registry import ImageRef, Manifest, NotInRegistry, Registry, is_digest, parse_reference
 from mlcd.promotion.targets import Deployed, DeployTarget, Release, make_target
 from mlcd.promotion.verify import Parity, deployed_parity
 
@@ -221,8 +221,12 @@ def plan(ctx: Context, what: str | None, environment_name: str, *, kind: Kind = 
     ref, registered = resolve_subject(config, what, environment_name, history)
     assert ref.digest is not None
     registry = ctx.registry(ref.registry)
-    manifest = registry.manifest(ref.repository, ref.digest)
-    image_config = registry.image_config(ref.repository, manifest)
+    try:
+        manifest = registry.manifest(ref.repository, ref.digest)
+        image_config = registry.image_config(ref.repository, manifest)
+    except NotInRegistry as exc:  # the registry answered: the image is not what was asked for
+        raise CheckFailed(f"{kind} to {environment_name} refused: {exc.message}", failures=[exc.message],
+                          fix=exc.fix) from None
     labels = {str(k): str(v) for k, v in ((image_config.get("config") or {}).get("Labels") or {}).items()}
     problems: list[str] = []
     notes: list[str] = []

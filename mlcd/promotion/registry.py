@@ -63,6 +63,10 @@ def parse_reference(text: str) -> ImageRef:
     return ImageRef(host, path, match["tag"], match["digest"])
 
 
+class NotInRegistry(DockerError):
+    """The registry answered, but does not hold the image asked for, or holds other content under its digest."""
+
+
 def is_digest(text: str) -> bool:
     return bool(DIGEST.match(text))
 
@@ -108,11 +112,11 @@ class Registry:
         response = self._call("GET", f"{repository}/manifests/{reference}",
                               headers={"Accept": ", ".join(MANIFEST_TYPES + INDEX_TYPES)}, missing_ok=True)
         if response is None:
-            raise DockerError(f"no image {self.host}/{repository}@{reference} in the registry",
+            raise NotInRegistry(f"no image {self.host}/{repository}@{reference} in the registry",
                               fix="push it first (`mlcd push`), or check the digest and package.image")
         digest = sha256_digest(response.content)
         if is_digest(reference) and digest != reference:
-            raise DockerError(f"the registry {self.host} answered {repository}@{reference} with content whose "
+            raise NotInRegistry(f"the registry {self.host} answered {repository}@{reference} with content whose "
                               f"sha256 is {digest}: the registry is corrupt or not the one meant",
                               fix="check package.image and the registry")
         media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
@@ -126,17 +130,17 @@ class Registry:
         chosen = next((m for m in entries if (m.get("platform") or {}).get("os") == "linux"
                        and (m.get("platform") or {}).get("architecture") == "amd64"), entries[0] if entries else None)
         if chosen is None:
-            raise DockerError(f"{self.host}/{repository}@{manifest.digest} is an empty image index")
+            raise NotInRegistry(f"{self.host}/{repository}@{manifest.digest} is an empty image index")
         return self.manifest(repository, str(chosen["digest"]))
 
     def image_config(self, repository: str, manifest: Manifest) -> dict[str, Any]:
         image = self.image_manifest(repository, manifest)
         config_digest = str((image.document.get("config") or {}).get("digest", ""))
         if not is_digest(config_digest):
-            raise DockerError(f"{self.host}/{repository}@{manifest.digest} has no image config")
+            raise NotInRegistry(f"{self.host}/{repository}@{manifest.digest} has no image config")
         response = self._call("GET", f"{repository}/blobs/{config_digest}", missing_ok=True)
         if response is None or sha256_digest(response.content) != config_digest:
-            raise DockerError(f"the image config {config_digest} of {self.host}/{repository} is missing or corrupt")
+            raise NotInRegistry(f"the image config {config_digest} of {self.host}/{repository} is missing or corrupt")
         data = json.loads(response.content)
         return data if isinstance(data, dict) else {}
 

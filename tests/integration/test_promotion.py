@@ -346,6 +346,12 @@ def test_an_image_whose_labels_do_not_match_the_model_is_refused(project: Projec
     assert project.serving("staging") is None
 
 
+def test_a_digest_the_registry_does_not_hold_is_refused(project: Project) -> None:
+    said = _refused(project.mlcd("promote", "sha256:" + "0" * 64, "--to", "staging"), 3)
+    assert "no image 127.0.0.1:5000/" in said and "push it first" in said
+    assert project.history().events == ()
+
+
 def test_two_promotions_to_one_environment_never_run_at_once(project: Project, seed: Seed, tmp_path: Path) -> None:
     """Two runners, each with its own clone, promote to staging at the same moment: one deploys, the
     other is told another promotion is running (exit 10), and nothing is half done."""
