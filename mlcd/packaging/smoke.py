@@ -353,6 +353,23 @@ def smoke(config: Config, image_ref: str, out: Output, *, timeout: float = 60.0,
         except docker.errors.DockerException as exc:
             raise DockerError(f"cannot run {image_ref}: {reason(exc)}") from None
         finally:
-            with signals_deferred(), contextlib.suppress(docker.errors.DockerException):
-                (container or client.containers.get(name)).remove(force=True)
+            with signals_deferred():
+                _remove(client, container, name)
     return report
+
+
+def _remove(client: Any, container: Any, name: str) -> None:
+    """Remove the container; if an interrupt came while it was being created, find it by name (the
+    engine may still be finishing the create a moment after the request was cut short)."""
+    import docker
+
+    for attempt in range(3):
+        try:
+            (container or client.containers.get(name)).remove(force=True)
+            return
+        except docker.errors.NotFound:
+            if container is not None:
+                return
+            time.sleep(0.2 * (attempt + 1))
+        except docker.errors.DockerException:
+            return

@@ -76,8 +76,9 @@ def _remove(client: Any, reference: str) -> None:
         client.images.remove(reference, force=True, noprune=True)
 
 
-def _smoke_containers(client: Any) -> list[Any]:
-    return list(client.containers.list(all=True, filters={"label": "dev.mlcd.smoke"}))
+def _smoke_containers(client: Any, image: str) -> list[Any]:
+    """Containers `mlcd smoke` started from this image (other smoke runs may share the engine)."""
+    return list(client.containers.list(all=True, filters={"label": "dev.mlcd.smoke", "ancestor": image}))
 
 
 def test_package_writes_a_readable_dockerfile_labels_and_sbom(project: Path, image: str, client: Any) -> None:
@@ -120,7 +121,7 @@ def test_smoke_passes_parity_and_error_checks_and_leaves_no_container(project: P
         "body over the size limit": 413}
     assert 0 < report["latency_ms"]["p50"] <= report["latency_ms"]["p99"]
     assert report["user"] == "10001:10001"
-    assert _smoke_containers(client) == []
+    assert _smoke_containers(client, image) == []
 
 
 def test_push_pull_by_digest_and_predict(project: Path, image: str, client: Any, tmp_path: Path) -> None:
@@ -187,7 +188,7 @@ def test_a_tampered_model_never_becomes_ready_and_smoke_shows_the_log(project: P
         assert time.monotonic() - started < 45  # the refusal is final: smoke does not wait out the timeout
         assert "never became ready" in result.stderr
         assert "Container log" in result.stderr and "the file changed after training" in result.stderr
-        assert _smoke_containers(client) == []
+        assert _smoke_containers(client, tampered) == []
     finally:
         _remove(client, tampered)
 
@@ -199,7 +200,7 @@ def test_smoke_removes_its_container_when_interrupted(project: Path, image: str,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 60
-        while not _smoke_containers(client):
+        while not _smoke_containers(client, image):
             assert process.poll() is None, process.communicate()
             assert time.monotonic() < deadline, "smoke started no container"
             time.sleep(0.05)
@@ -210,7 +211,7 @@ def test_smoke_removes_its_container_when_interrupted(project: Path, image: str,
             process.kill()
     assert process.returncode == 130, stderr
     assert "interrupted" in stderr
-    assert _smoke_containers(client) == []
+    assert _smoke_containers(client, image) == []
 
 
 def test_package_refuses_a_model_that_differs_from_its_lineage(project: Path, wheels: Path, tmp_path: Path) -> None:
