@@ -29,10 +29,8 @@ INVENTORY_CACHE = ".mlcd-inventory.json"
 DEFAULT_CONTEXT = Path(".mlcd") / "image"
 LOG_LINES_SHOWN = 60
 _STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
-_TAG_INVALID = re.compile(r"[^a-z0-9._/-]+")
-
-
 _RESULT = re.compile(r"^ ---> ([0-9a-f]{12,64})$")
+_TAG_INVALID = re.compile(r"[^a-z0-9._/-]+")
 
 
 @dataclass
