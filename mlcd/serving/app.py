@@ -295,6 +295,19 @@ def _with_metrics(app: ASGIApp, metrics: Metrics) -> ASGIApp:
     return wrapped
 
 
+def _plain_paths(app: ASGIApp) -> ASGIApp:
+    """404 for a path with an encoded slash: decoded, ``a%2Fready`` would reach another route."""
+
+    async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and b"%2f" in scope.get("raw_path", b"").lower():
+            response = _json({"error": "not found: a path may not hold an encoded slash (%2F)"}, 404)
+            await response(scope, receive, send)
+            return
+        await app(scope, receive, send)
+
+    return wrapped
+
+
 def create_app(settings: Settings, config: Config) -> ASGIApp:
     server = Server(settings, config)
     routes = [
@@ -310,7 +323,7 @@ def create_app(settings: Settings, config: Config) -> ASGIApp:
     ]
     app = Starlette(routes=routes, lifespan=server.lifespan, exception_handlers={
         RequestError: _request_error, HTTPException: _http_error, Exception: _server_error})
-    return _with_metrics(app, server.metrics)
+    return _with_metrics(_plain_paths(app), server.metrics)
 
 
 def app_from_environment() -> ASGIApp:

@@ -158,17 +158,17 @@ def openapi_document(model_name: str, schema: InputSchema) -> dict[str, Any]:
                 "summary": "Model metadata: one input per feature column", "operationId": "modelMetadata",
                 "parameters": [name_param],
                 "responses": {"200": _json({"$ref": "#/components/schemas/ModelMetadata"}, "Metadata"),
-                              **_errors(404, 503)}}},
+                              **_errors(404, 405, 503)}}},
             "/v2/models/{name}/ready": {"get": {
                 "summary": "The model is ready", "operationId": "modelReady", "parameters": [name_param],
-                "responses": {"200": ready, **_errors(404, 503)}}},
+                "responses": {"200": ready, **_errors(404, 405, 503)}}},
             "/v2/models/{name}/infer": {"post": {
                 "summary": "Score rows (Open Inference Protocol v2)", "operationId": "infer",
                 "parameters": [name_param],
                 "requestBody": {"required": True, "content": {
                     _JSON: {"schema": {"$ref": "#/components/schemas/InferenceRequest"}}}},
                 "responses": {"200": _json({"$ref": "#/components/schemas/InferenceResponse"}, "Predictions"),
-                              **_errors(400, 404, 413, 415, 422, 503)}}},
+                              **_errors(400, 404, 405, 413, 415, 422, 503)}}},
             "/invocations": {"post": {
                 "summary": "Score rows (MLflow scoring protocol)", "operationId": "invocations",
                 "requestBody": {"required": True, "content": {

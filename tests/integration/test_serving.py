@@ -258,9 +258,18 @@ def test_a_tampered_model_never_becomes_ready(trained_repo: Path, tmp_path: Path
 
 def test_two_workers_serve_and_add_up_their_metrics(trained_repo: Path, holdout: pd.DataFrame) -> None:
     with serve(trained_repo, "--workers", "2") as two:
+        deadline, in_a_row = time.monotonic() + 60, 0
+        while in_a_row < 20 and time.monotonic() < deadline:  # one worker was ready; wait for both
+            in_a_row = in_a_row + 1 if two.get("/v2/health/ready").status_code == 200 else 0
         for _ in range(10):
             assert two.post(INFER, json=infer_body(holdout.iloc[:5])).status_code == 200
-        text = two.get("/metrics").text
+        deadline = time.monotonic() + 10
+        while True:  # a worker counts a request just after sending its answer
+            text = two.get("/metrics").text
+            done = metric(text, "mlcd_requests_total", endpoint="/v2/models/{name}/infer", status="200") >= 10
+            if done or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
     assert metric(text, "mlcd_requests_total", endpoint="/v2/models/{name}/infer", status="200") == 10
     assert metric(text, "mlcd_predicted_rows_total") == 50
 
@@ -316,3 +325,8 @@ def test_predict_refuses_a_tampered_model(trained_repo: Path, tmp_path: Path) ->
 def test_serve_config_is_the_template_contract(trained_repo: Path) -> None:
     config = load_config(str(trained_repo / "mlcd.yaml"))
     assert config.contract.feature_names == FEATURES and config.model.name == NAME
+
+
+def test_an_encoded_slash_does_not_reach_another_route(server: RunningServer) -> None:
+    assert "encoded slash" in assert_error(server.get(f"/v2/models/{NAME}%2Fready"), 404)
+    assert "encoded slash" in assert_error(server.post(f"/v2/models/{NAME}%2finfer", json={}), 404)
