@@ -1,7 +1,8 @@
 """The Python distributions an image needs to serve a model, pinned.
 
 An image runs ``mlcd serve``, which needs mlcd's dependencies except those only CI uses (DVC, pandera,
-pyarrow, the Docker SDK, requests): leaving them out keeps hundreds of megabytes out of every image.
+pyarrow, fsspec, the Docker SDK, requests, GTO): leaving them out keeps hundreds of megabytes out of
+every image.
 Each is pinned to the version the model was trained with when the lineage records it, else to the
 version installed here, else left to mlcd's own requirement.
 
@@ -16,8 +17,9 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from importlib import metadata
 
-# mlcd's dependencies that `mlcd serve` never imports: data tests, pipelines, Parquet, images, GitHub.
-CI_ONLY = frozenset({"dvc", "pandera", "pyarrow", "docker", "requests"})
+# mlcd's dependencies that `mlcd serve` never imports: data tests, pipelines, Parquet and remote files
+# (drift reports), images, GitHub, promotion records. A new dependency is served unless listed here.
+CI_ONLY = frozenset({"dvc", "pandera", "pyarrow", "fsspec", "docker", "requests", "gto"})
 
 _NAME = re.compile(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 

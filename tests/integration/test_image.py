@@ -24,6 +24,7 @@ import yaml
 
 from mlcd.model import file_sha256
 from testing.images import (
+    BASE_IMAGE,
     ONE_PENGUIN,
     REGISTRY,
     docker_client,
@@ -102,7 +103,9 @@ def test_package_writes_a_readable_dockerfile_labels_and_sbom(project: Path, ima
     sbom = json.loads((project / "sbom.cdx.json").read_text())
     names = {c["name"] for c in sbom["components"]}
     assert {"mlcd", "scikit-learn", "numpy", "skops", "uvicorn"} <= names
-    assert not {"dvc", "pyarrow", "pip", "setuptools"} & names  # CI-only packages and installers stay out
+    assert not {"dvc", "pyarrow", "gto", "pip", "setuptools"} & names  # CI-only packages and installers stay out
+    added = (attrs["Size"] - client.images.get(BASE_IMAGE).attrs["Size"]) / 1e6
+    assert added <= 300, f"the image adds {added:.0f} MB: is a CI-only dependency missing from CI_ONLY?"
     versions = {c["name"]: c["version"] for c in sbom["components"]}
     assert versions["scikit-learn"] == lineage["libraries"]["scikit-learn"]  # trained and served alike
     assert all("hashes" in c for c in sbom["components"] if c["name"] != "mlcd")
