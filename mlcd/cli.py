@@ -167,6 +167,20 @@ def build_parser() -> _Parser:
     push.add_argument("--digest-file", metavar="FILE", default="image-digest.txt",
                       help="where the pushed image's digest is written")
 
+    init = _command(commands, "init", "mlcd.commands.init",
+                    "add mlcd's GitHub workflows and a first mlcd.yaml (a data contract inferred from --data) "
+                    "to this repository; never overwrites a file you changed unless --force")
+    init.add_argument("--data", metavar="FILE", help="data file (CSV or Parquet) to infer the data contract from")
+    init.add_argument("--label", metavar="COLUMN", help="the column the model predicts (with --data)")
+    init.add_argument("--force", action="store_true", help="replace files that differ from what init writes")
+    init.add_argument("--actions", metavar="OWNER/NAME@SHA",
+                      help="where the workflows take mlcd's actions from (default: the release this mlcd is)")
+
+    doctor = _command(commands, "doctor", "mlcd.commands.doctor",
+                      "check this runner: Python, git, the Docker engine, the DVC remote, GPUs; one line each "
+                      "with the fix")
+    doctor.add_argument("--gpu", action="store_true", help="fail when no NVIDIA GPU is visible")
+
     promote = _command(commands, "promote", "mlcd.commands.promote",
                        "promote an image by digest to an environment: re-check its gates against what runs there, "
                        "deploy, verify, and record it (git tags, GitHub Deployment)")
