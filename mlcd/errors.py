@@ -104,3 +104,15 @@ class DockerError(MlcdError):
     """The Docker engine or a registry refused, failed, or could not be reached."""
 
     exit_code = 8
+
+
+class DeployFailed(MlcdError):
+    """A deployment did not become healthy, or failed its checks; the previous version was put back."""
+
+    exit_code = 9
+
+
+class PromotionBusy(MlcdError):
+    """Another promotion to the same environment is running."""
+
+    exit_code = 10

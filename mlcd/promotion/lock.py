@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
-from mlcd.promotion.errors import PromotionBusy
+from mlcd.errors import PromotionBusy
 from mlcd.promotion.record import git, remote_git
 
 STALE_AFTER = 3 * 3600

@@ -31,13 +31,12 @@ import yaml
 
 from mlcd.config import Config
 from mlcd.config.model import EnvironmentConfig
-from mlcd.errors import CheckFailed, ConfigError, InputError, MlcdError, UsageError
+from mlcd.errors import CheckFailed, ConfigError, DeployFailed, InputError, MlcdError, UsageError
 from mlcd.evaluation.gates import GateResult, apply_gates
 from mlcd.github.client import GitHubClient
 from mlcd.output import Output
 from mlcd.packaging.labels import MODEL_SHA256, REVISION
 from mlcd.promotion import checks, record
-from mlcd.promotion.errors import DeployFailed
 from mlcd.promotion.github import DeploymentLog, approver, run_url
 from mlcd.promotion.lock import promotion_lock
 from mlcd.promotion.record import Event, History, Identity, NewTag

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import requests
 
 from mlcd.config import Config
-from mlcd.promotion.errors import DeployFailed
+from mlcd.errors import DeployFailed
 
 READY = "/v2/health/ready"
 LIVE = "/v2/health/live"

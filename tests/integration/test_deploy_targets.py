@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from mlcd.config.model import KubernetesTargetConfig
-from mlcd.promotion.errors import DeployFailed
+from mlcd.errors import DeployFailed
 from mlcd.promotion.targets import Deployed, DeployTarget, Release
 from testing.images import docker_client, start_services, unique
 from testing.promotion import (

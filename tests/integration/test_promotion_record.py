@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from mlcd.errors import PromotionBusy
 from mlcd.promotion import lock, record
-from mlcd.promotion.errors import PromotionBusy
 from mlcd.promotion.record import History, Identity, NewTag
 from testing.promotion import MODEL, commit, gto, make_project
 from testing.repos import git

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from mlcd.config.model import KubernetesTargetConfig
-from mlcd.promotion.errors import DeployFailed
+from mlcd.errors import DeployFailed
 from mlcd.promotion.targets import Release
 from mlcd.promotion.targets.kubernetes import KubernetesTarget
 

@@ -3,7 +3,7 @@ object that satisfies :class:`DeployTarget`; ``TARGETS`` names them, and every o
 contract tests (``tests/integration/test_deploy_targets.py``).
 
 A target always deploys an image by digest. ``deploy`` returns only once the new version serves (or
-raises :class:`~mlcd.promotion.errors.DeployFailed` with the old one still serving); ``restore`` puts a
+raises :class:`~mlcd.errors.DeployFailed` with the old one still serving); ``restore`` puts a
 previous deployment back, through the same steps.
 """
 

@@ -27,8 +27,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from mlcd.config.model import EnvironmentConfig
-from mlcd.errors import ConfigError, DockerError
-from mlcd.promotion.errors import DeployFailed
+from mlcd.errors import ConfigError, DeployFailed, DockerError
 from mlcd.promotion.targets import Deployed, Release
 from mlcd.promotion.verify import endpoint_problems, wait_ready
 

@@ -17,8 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from mlcd.config.model import EnvironmentConfig, KubernetesTargetConfig
-from mlcd.errors import ToolFailed
-from mlcd.promotion.errors import DeployFailed
+from mlcd.errors import DeployFailed, ToolFailed
 from mlcd.promotion.targets import Deployed, Release
 from mlcd.promotion.verify import endpoint_problems
 

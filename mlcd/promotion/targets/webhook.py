@@ -30,8 +30,7 @@ import requests
 
 from mlcd import __version__
 from mlcd.config.model import EnvironmentConfig
-from mlcd.errors import ConfigError
-from mlcd.promotion.errors import DeployFailed
+from mlcd.errors import ConfigError, DeployFailed
 from mlcd.promotion.targets import Deployed, Release
 from mlcd.promotion.verify import endpoint_problems, session_for
 
