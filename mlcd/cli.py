@@ -122,11 +122,15 @@ def build_parser() -> _Parser:
                        help="how long a batch waits for requests already on their way (default: 2)")
 
     predict = _command(commands, "predict", "mlcd.commands.predict",
-                       "score a CSV or Parquet file with the model, checking every row against the contract")
-    predict.add_argument("model", help="model file (.skops)")
+                       "score a CSV or Parquet file with the model (or its image), checking every row against the "
+                       "contract")
+    predict.add_argument("model", metavar="MODEL|IMAGE",
+                         help="a model file (.skops), or an image built by `mlcd package` (run hardened on 127.0.0.1)")
     predict.add_argument("input", help="rows to score (.csv, .parquet)")
     predict.add_argument("output", help="where to write predictions (.csv, .parquet)")
     predict.add_argument("--chunk-rows", type=int, default=50_000, metavar="N", help="rows per chunk (default: 50000)")
+    predict.add_argument("--timeout", type=float, default=60.0, metavar="S",
+                         help="seconds an image may take to become ready (default: 60)")
 
     comment = _command(commands, "comment", "mlcd.commands.comment",
                        "publish the report on the pull request: one sticky comment, and a check run with --conclusion")

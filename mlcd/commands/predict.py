@@ -1,4 +1,8 @@
-"""`mlcd predict MODEL INPUT OUTPUT`: score a file offline with the server's contract checks."""
+"""`mlcd predict MODEL|IMAGE INPUT OUTPUT`: score a file with the server's contract checks.
+
+MODEL is a model file scored in this process; anything else is an image built by `mlcd package`,
+run hardened on 127.0.0.1 and scored through its endpoint (the predictions production would give).
+"""
 
 from __future__ import annotations
 
@@ -20,14 +24,28 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     out = get_output()
     schema = InputSchema.from_contract(config.contract)
-    limit_threads()
-    loaded = load_verified(Path(args.model), config.model.trusted_types)
-    if not loaded.verified:
-        out.warning(f"{args.model} has no lineage file next to it: its sha256 ({loaded.sha256[:12]}…) is not verified")
-    predictor = Predictor(loaded.model, schema, config.evaluate.task)
-    with out.group(f"predict {args.input} → {args.output}", ticker=True):
-        result = score_file(predictor, schema, Path(args.input), Path(args.output), chunk_rows=args.chunk_rows,
-                            csv=config.data.csv)
+    source, target = Path(args.input), Path(args.output)
+    if Path(args.model).exists():
+        limit_threads()
+        loaded = load_verified(Path(args.model), config.model.trusted_types)
+        if not loaded.verified:
+            out.warning(f"{args.model} has no lineage file next to it: its sha256 ({loaded.sha256[:12]}…) "
+                        "is not verified")
+        with out.group(f"predict {args.input} → {args.output}", ticker=True):
+            result = score_file(Predictor(loaded.model, schema, config.evaluate.task), schema, source, target,
+                                chunk_rows=args.chunk_rows, csv=config.data.csv)
+    else:
+        from mlcd.packaging import parity
+        from mlcd.packaging.engine import connect
+        from mlcd.packaging.served_predictor import ServedPredictor
+        from mlcd.packaging.smoke import hardened_container, inspect_served_image
+
+        docker = connect()
+        served = inspect_served_image(docker, args.model, config)
+        with hardened_container(docker, served, out, timeout=args.timeout, purpose="predict") as (http, _), \
+                out.group(f"predict {args.input} → {args.output} through {args.model}", ticker=True):
+            predictor = ServedPredictor(http, parity.datatypes(config.contract.features))
+            result = score_file(predictor, schema, source, target, chunk_rows=args.chunk_rows, csv=config.data.csv)
     if not result.passed:
         for problem in result.problems:
             out.error(problem, title="mlcd predict: invalid row")

@@ -300,61 +300,89 @@ def _latency(client: Client, report: SmokeReport, features: Any, types: dict[str
             report.latencies_ms.append(elapsed)
 
 
-def smoke(config: Config, image_ref: str, out: Output, *, timeout: float = 60.0, golden: Path | None = None,
-          client: Any = None) -> SmokeReport:
-    import docker
+@dataclass(frozen=True)
+class ServedImage:
+    """An image built by `mlcd package`, with what running it needs."""
 
-    client = client or connect()
+    ref: str
+    image: Any
+    sha256: str
+    model_name: str
+    port: int
+    user: str
+
+
+def inspect_served_image(client: Any, image_ref: str, config: Config) -> ServedImage:
     image = get_image(client, image_ref)
     image_labels = image.labels or {}
     sha256 = image_labels.get(labels.MODEL_SHA256)
     if not sha256:
         raise UsageError(f"{image_ref} has no {labels.MODEL_SHA256} label: it was not built by mlcd package",
                          fix="build the image with `mlcd package`")
-    model_name = image_labels.get(labels.MODEL_NAME) or config.model.name
     env = dict(item.split("=", 1) for item in image.attrs.get("Config", {}).get("Env") or [] if "=" in item)
-    port = int(env.get("MLCD_PORT") or config.package.port)
     user = image.attrs.get("Config", {}).get("User") or ""
     if user.split(":", 1)[0] in ("", "0", "root"):
         raise CheckFailed(f"{image_ref} runs as root", fix="build it with `mlcd package`, which sets a non-root USER")
+    return ServedImage(image_ref, image, sha256, image_labels.get(labels.MODEL_NAME) or config.model.name,
+                       int(env.get("MLCD_PORT") or config.package.port), user)
 
-    with out.group("Offline predictions of the same model file"):
-        features, predicted, proba, classes = _host_predictions(config, sha256, golden)
-        out.info(f"  {len(features)} golden rows, model {sha256[:12]}…")
-    types = parity.datatypes(config.contract.features)
-    report = SmokeReport(image_ref, image.id, sha256, user)
-    name = f"mlcd-smoke-{uuid.uuid4().hex[:12]}"
+
+@contextlib.contextmanager
+def hardened_container(client: Any, served: ServedImage, out: Output, *, timeout: float,
+                       purpose: str = "smoke") -> Iterator[tuple[Client, float]]:
+    """Run the image hardened, its port on 127.0.0.1 only, until ready: (HTTP client, seconds to ready).
+
+    The container is removed however the block ends: success, failure, Ctrl-C or SIGTERM.
+    """
+    import docker
+
+    name = f"mlcd-{purpose}-{uuid.uuid4().hex[:12]}"
+    port = served.port
     container = None
     with signals_interrupt():
         try:
             started = time.monotonic()
             container = client.containers.run(
-                image.id, detach=True, name=name, labels={SMOKE_LABEL: "1"}, user=user, read_only=True,
-                tmpfs={"/tmp": "rw,noexec,nosuid,size=64m"}, cap_drop=["ALL"], security_opt=["no-new-privileges"],
-                ports={f"{port}/tcp": ("127.0.0.1", None)}, use_config_proxy=False)
+                served.image.id, detach=True, name=name, labels={SMOKE_LABEL: "1"}, user=served.user,
+                read_only=True, tmpfs={"/tmp": "rw,noexec,nosuid,size=64m"}, cap_drop=["ALL"],
+                security_opt=["no-new-privileges"], ports={f"{port}/tcp": ("127.0.0.1", None)},
+                use_config_proxy=False)
             container.reload()
             bindings = (container.ports or {}).get(f"{port}/tcp") or []
             if not bindings:
                 raise DockerError(f"the engine published no host port for {port}/tcp",
                                   fix="check the image's EXPOSE and MLCD_PORT")
-            http = Client(int(bindings[0]["HostPort"]), model_name)
-            with out.group(f"Start {image_ref} hardened ({name}, 127.0.0.1:{http.port} → {port})"):
+            http = Client(int(bindings[0]["HostPort"]), served.model_name)
+            with out.group(f"Start {served.ref} hardened ({name}, 127.0.0.1:{http.port} → {port})"):
                 ready, why = _wait_ready(container, http, timeout)
                 if not ready:
                     _show_log(container, out)
-                    raise CheckFailed(f"{image_ref} never became ready: {why}",
-                                      fix="read the container log above")
-                report.ready_seconds = time.monotonic() - started
-                out.info(f"  ready in {report.ready_seconds:.2f}s")
-            with out.group(f"Parity on {len(features)} rows, error answers, latency"):
-                _score(http, report, features, (predicted, proba, classes), types)
-                report.checks = error_checks(http, parity.infer_request(_columns(features, 0, 1), types))
-                _latency(http, report, features, types)
+                    raise CheckFailed(f"{served.ref} never became ready: {why}", fix="read the container log above")
+                ready_seconds = time.monotonic() - started
+                out.info(f"  ready in {ready_seconds:.2f}s")
+            yield http, ready_seconds
         except docker.errors.DockerException as exc:
-            raise DockerError(f"cannot run {image_ref}: {reason(exc)}") from None
+            raise DockerError(f"cannot run {served.ref}: {reason(exc)}") from None
         finally:
             with signals_deferred():
                 _remove(client, container, name)
+
+
+def smoke(config: Config, image_ref: str, out: Output, *, timeout: float = 60.0, golden: Path | None = None,
+          client: Any = None) -> SmokeReport:
+    client = client or connect()
+    served = inspect_served_image(client, image_ref, config)
+    with out.group("Offline predictions of the same model file"):
+        features, predicted, proba, classes = _host_predictions(config, served.sha256, golden)
+        out.info(f"  {len(features)} golden rows, model {served.sha256[:12]}…")
+    types = parity.datatypes(config.contract.features)
+    report = SmokeReport(image_ref, served.image.id, served.sha256, served.user)
+    with hardened_container(client, served, out, timeout=timeout) as (http, ready_seconds):
+        report.ready_seconds = ready_seconds
+        with out.group(f"Parity on {len(features)} rows, error answers, latency"):
+            _score(http, report, features, (predicted, proba, classes), types)
+            report.checks = error_checks(http, parity.infer_request(_columns(features, 0, 1), types))
+            _latency(http, report, features, types)
     return report
 
 

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from mlcd.config.model import CsvOptions
 from mlcd.errors import InputError
-from mlcd.serving.predictor import Predictor
 from mlcd.serving.validation import InputSchema, column_problems, name_list
 
 __all__ = ["ScoringResult", "score_file"]
@@ -76,6 +75,14 @@ def _column_values(series: Any, numeric: bool) -> list[Any]:
     return [None if _missing(v) else v for v in series.tolist()]
 
 
+class Scorer(Protocol):
+    """What score_file needs: the in-process Predictor, or a model served by an image."""
+
+    classes: list[Any] | None
+
+    def predict(self, columns: Mapping[str, list[Any]], proba: bool = True) -> tuple[Any, Any]: ...
+
+
 class _Sink:
     """Predictions appended chunk by chunk to a CSV or Parquet file."""
 
@@ -113,7 +120,7 @@ class _Sink:
             self._writer.close()
 
 
-def score_file(predictor: Predictor, schema: InputSchema, source: Path, target: Path, *, chunk_rows: int,
+def score_file(predictor: Scorer, schema: InputSchema, source: Path, target: Path, *, chunk_rows: int,
                csv: CsvOptions) -> ScoringResult:
     result = ScoringResult()
     temporary = target.with_name(f".{target.name}.partial")
@@ -141,6 +148,7 @@ def score_file(predictor: Predictor, schema: InputSchema, source: Path, target: 
                         result.problems.append(message)
             if result.passed and len(frame):
                 labels, proba = predictor.predict(columns, proba=True)
+                sink.classes = predictor.classes  # a served model names its classes with its first answer
                 sink.write(first, labels, proba)
             # after an invalid row, keep checking so the report lists them all, but write nothing more
         if result.passed:

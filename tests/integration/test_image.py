@@ -111,6 +111,24 @@ def test_package_writes_a_readable_dockerfile_labels_and_sbom(project: Path, ima
     assert all("hashes" in c for c in sbom["components"] if c["name"] != "mlcd")
 
 
+def test_predict_through_the_image_equals_predict_with_the_model_file(project: Path, image: str,
+                                                                        client: Any) -> None:
+    served = mlcd(project, "predict", image, "data/prepared/test.csv", "served.csv")
+    assert served.returncode == 0, served.stderr
+    offline = mlcd(project, "predict", "models/model.skops", "data/prepared/test.csv", "offline.csv")
+    assert offline.returncode == 0, offline.stderr
+    assert (project / "served.csv").read_bytes() == (project / "offline.csv").read_bytes()
+    assert (project / "served.csv").read_text().splitlines()[0].startswith("row,prediction,proba_")
+    assert _smoke_containers(client, image) == []  # the scoring container is gone
+
+
+def test_predict_through_a_missing_image_is_one_clear_line(project: Path) -> None:
+    result = mlcd(project, "predict", "mlcd-tests/no-such-image:1", "data/prepared/test.csv", "x.csv")
+    assert result.returncode == 8
+    [error] = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert "no image mlcd-tests/no-such-image:1" in error and "Traceback" not in result.stderr
+
+
 def test_smoke_passes_parity_and_error_checks_and_leaves_no_container(project: Path, image: str,
                                                                        client: Any) -> None:
     result = mlcd(project, "smoke", image, "--report", "smoke.json")
