@@ -152,6 +152,18 @@ class _Ticker:
         self.stream.flush()
 
 
+def write_result_file(path: Path, text: str, option: str) -> None:
+    """Write a result file a command produces; a failure names the file and the option to change."""
+    from mlcd.errors import InputError
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot write {path}: {exc.strerror or exc}",
+                         fix=f"pass a writable path to {option}") from None
+
+
 _default: Output | None = None
 
 

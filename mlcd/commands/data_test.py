@@ -9,8 +9,8 @@ from mlcd.data import DataTestResult
 from mlcd.data.checks import run_data_test
 from mlcd.data.drift import reference_source
 from mlcd.data.report import markdown, to_json
-from mlcd.errors import CheckFailed, InputError
-from mlcd.output import Output, get_output
+from mlcd.errors import CheckFailed
+from mlcd.output import Output, get_output, write_result_file
 
 _WORDS = {"passed": ("PASS", "green"), "failed": ("FAIL", "red"), "skipped": ("SKIP", "dim")}
 _WIDTH = 100
@@ -26,8 +26,9 @@ def run(args: argparse.Namespace) -> int:
     for warning in result.warnings:
         out.warning(warning)
     report = markdown(result, config.drift)
-    _write(Path(args.json), json.dumps(to_json(result, config.drift), indent=2, ensure_ascii=False) + "\n")
-    _write(Path(args.markdown), report)
+    document = json.dumps(to_json(result, config.drift), indent=2, ensure_ascii=False) + "\n"
+    write_result_file(Path(args.json), document, "--json")
+    write_result_file(Path(args.markdown), report, "--markdown")
     _print_table(out, result)
     out.step_summary(report)
     out.set_output("passed", "true" if result.passed else "false")
@@ -53,12 +54,3 @@ def _print_table(out: Output, result: DataTestResult) -> None:
         word, colour = _WORDS[check.status]
         message = check.message if len(check.message) <= _WIDTH else check.message[: _WIDTH - 1] + "…"
         out.info(f"  {out.style(word, colour)}  {check.name:<{width}}  {message}")
-
-
-def _write(path: Path, text: str) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"cannot write {path}: {exc.strerror or exc}",
-                         fix="pass a writable path to --json / --markdown") from None

@@ -15,7 +15,7 @@ from mlcd.monitoring.drift import PREDICTION, DriftResult, Kind, Thresholds, ana
 from mlcd.monitoring.log_reader import FieldKind, LogWindow, field_kind, read_window, resolve_window
 from mlcd.monitoring.log_writer import PROBA_PREFIX, RESERVED
 from mlcd.monitoring.report import Context, markdown, to_json
-from mlcd.output import Output, get_output
+from mlcd.output import Output, get_output, write_result_file
 
 _WIDTH = 100
 
@@ -43,8 +43,9 @@ def run(args: argparse.Namespace) -> int:
     context = _context(config, logs, window.describe(), str(reference_path), log)
 
     report = markdown(result, context)
-    _write(Path(args.json), json.dumps(to_json(result, context), indent=2, ensure_ascii=False) + "\n")
-    _write(Path(args.markdown), report)
+    document = json.dumps(to_json(result, context), indent=2, ensure_ascii=False) + "\n"
+    write_result_file(Path(args.json), document, "--json")
+    write_result_file(Path(args.markdown), report, "--markdown")
     _print_table(out, result)
     out.step_summary(report)
     out.set_output("drifted", "true" if result.failed else "false")
@@ -140,12 +141,3 @@ def _print_table(out: Output, result: DriftResult) -> None:
                     + ("  (significant, below the effect floor)" if test.significant and not test.drifted else ""))
         text = text if len(text) <= _WIDTH else text[: _WIDTH - 1] + "…"
         out.info(f"  {out.style(f'{word:<5}', colour)}  {test.column:<{width}}  {text}")
-
-
-def _write(path: Path, text: str) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"cannot write {path}: {exc.strerror or exc}",
-                         fix="pass a writable path to --json / --markdown") from None

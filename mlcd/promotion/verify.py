@@ -55,6 +55,13 @@ def wait_ready(base_url: str, timeout: float, *, gone: Callable[[], str | None] 
         time.sleep(interval)
 
 
+def require_endpoint(environment: str, base_url: str, model: str, model_sha256: str | None) -> None:
+    """Raise DeployFailed naming the environment when the endpoint is not ready or serves another model."""
+    problems = endpoint_problems(base_url, model, model_sha256)
+    if problems:
+        raise DeployFailed(f"{environment}: " + "; ".join(problems))
+
+
 def endpoint_problems(base_url: str, model: str, model_sha256: str | None) -> list[str]:
     """What is wrong with a deployed endpoint: not ready, or serving another model than ``model_sha256``."""
     base = base_url.rstrip("/")

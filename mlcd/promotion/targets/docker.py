@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 from mlcd.config.model import EnvironmentConfig
 from mlcd.errors import ConfigError, DeployFailed, DockerError
 from mlcd.promotion.targets import Deployed, Release
-from mlcd.promotion.verify import endpoint_problems, wait_ready
+from mlcd.promotion.verify import endpoint_problems, require_endpoint, wait_ready
 
 LABEL = "dev.mlcd.deploy."
 NON_ROOT = "10001:10001"
@@ -98,9 +98,7 @@ class DockerTarget:
         if running is None or running.digest != deployed.digest:
             found = running.digest if running else "nothing"
             raise DeployFailed(f"{self.environment}: {self.name} runs {found}, not {deployed.digest}")
-        problems = endpoint_problems(self.url, self.model, deployed.details.get("model_sha256") or None)
-        if problems:
-            raise DeployFailed(f"{self.environment}: " + "; ".join(problems))
+        require_endpoint(self.environment, self.url, self.model, deployed.details.get("model_sha256") or None)
 
     def restore(self, previous: Deployed | None, evidence: Mapping[str, Any]) -> None:
         if previous is None:

@@ -19,7 +19,7 @@ from typing import Any
 from mlcd.config.model import EnvironmentConfig, KubernetesTargetConfig
 from mlcd.errors import DeployFailed, ToolFailed
 from mlcd.promotion.targets import Deployed, Release
-from mlcd.promotion.verify import endpoint_problems
+from mlcd.promotion.verify import require_endpoint
 
 ANNOTATION = "dev.mlcd/"
 USER_ID = 10001
@@ -145,9 +145,7 @@ class KubernetesTarget:
         if rollout is not None:
             raise DeployFailed(f"{self.environment}: deployment/{self.name} is not rolled out: {rollout}")
         if self.url:
-            problems = endpoint_problems(self.url, self.model, deployed.details.get("model_sha256") or None)
-            if problems:
-                raise DeployFailed(f"{self.environment}: " + "; ".join(problems))
+            require_endpoint(self.environment, self.url, self.model, deployed.details.get("model_sha256") or None)
 
     def restore(self, previous: Deployed | None, evidence: Mapping[str, Any]) -> None:
         if previous is None:

@@ -32,7 +32,7 @@ from mlcd import __version__
 from mlcd.config.model import EnvironmentConfig
 from mlcd.errors import ConfigError, DeployFailed
 from mlcd.promotion.targets import Deployed, Release
-from mlcd.promotion.verify import endpoint_problems, session_for
+from mlcd.promotion.verify import require_endpoint, session_for
 
 SIGNATURE_HEADER = "X-Mlcd-Signature-256"
 EVENT_HEADER = "X-Mlcd-Event"
@@ -104,9 +104,7 @@ class WebhookTarget:
         if running is not None and running.digest != deployed.digest:
             raise DeployFailed(f"{self.environment}: {self.hook_url} reports {running.digest}, not {deployed.digest}")
         if self.url:
-            problems = endpoint_problems(self.url, self.model, deployed.details.get("model_sha256") or None)
-            if problems:
-                raise DeployFailed(f"{self.environment}: " + "; ".join(problems))
+            require_endpoint(self.environment, self.url, self.model, deployed.details.get("model_sha256") or None)
 
     def restore(self, previous: Deployed | None, evidence: Mapping[str, Any]) -> None:
         if previous is None:
