@@ -3,7 +3,6 @@
 from mlcd.github.client import DEFAULT_API_URL, GitHubClient, RetryPolicy
 from mlcd.github.publish import (
     CHECK_NAME,
-    COMMENT_LIMIT,
     DEFAULT_MARKER,
     SUMMARY_LIMIT,
     Check,
@@ -14,6 +13,7 @@ from mlcd.github.publish import (
     truncate,
     upsert_sticky_comment,
 )
+from mlcd.report.fit import COMMENT_LIMIT
 
 __all__ = [
     "CHECK_NAME",

@@ -9,10 +9,10 @@ from typing import Any, Literal
 
 from mlcd.errors import GitHubError, UsageError
 from mlcd.github.client import GitHubClient
+from mlcd.report.fit import COMMENT_LIMIT
 
 DEFAULT_MARKER = "<!-- mlcd:report -->"
 CHECK_NAME = "mlcd / gates"
-COMMENT_LIMIT = 65536
 SUMMARY_LIMIT = 65535
 STATUS_DESCRIPTION_LIMIT = 140
 # Naming one scope in a job's `permissions:` sets every other scope to none, so contents: read stays.

@@ -14,11 +14,10 @@ from datetime import datetime, timezone
 from typing import Any
 
 from mlcd.monitoring.drift import Bucket, ColumnTest, DriftResult, Thresholds
+from mlcd.report.fit import COMMENT_LIMIT, RESERVED, fit_sections
 
 __all__ = ["COMMENT_LIMIT", "Context", "markdown", "to_json"]
 
-COMMENT_LIMIT = 65_536
-_RESERVED = 1_024  # what a sticky-comment marker and a truncation note take
 _SHOWN = 40
 _FINDINGS = 20
 _NAMED = 10  # drifted columns named in the headline
@@ -95,20 +94,11 @@ def _iso(moment: datetime | None) -> str | None:
 # --- Markdown -----------------------------------------------------------------------------------------
 
 
-def markdown(result: DriftResult, context: Context, limit: int = COMMENT_LIMIT - _RESERVED) -> str:
+def markdown(result: DriftResult, context: Context, limit: int = COMMENT_LIMIT - RESERVED) -> str:
     """The whole report; sections that do not fit are left out, last first, with a note."""
     sections = [headline(result, context), features_section(result), prediction_section(result),
                 skew_section(result), chart_section(result)]
-    text = ""
-    for index, section in enumerate(sections):
-        block = "\n".join(section) + "\n" if section else ""
-        if len(text) + len(block) > limit:
-            note = (f"\n_… {len(sections) - index} section(s) left out to stay under GitHub's comment size limit; "
-                    "the full result is in the JSON file._\n")
-            room = limit - len(note)
-            return (text if len(text) <= room else text[:room]) + note
-        text += block
-    return text
+    return fit_sections(sections, limit, "the full result is in the JSON file")
 
 
 def headline(result: DriftResult, context: Context) -> list[str]:

@@ -12,9 +12,8 @@ from typing import Any
 from mlcd.compare.run import Comparison
 from mlcd.compare.snapshot import Snapshot
 from mlcd.evaluation.gates import ARROW
+from mlcd.report.fit import COMMENT_LIMIT, RESERVED, fit_sections
 
-COMMENT_LIMIT = 65_536
-RESERVED = 1_024  # the sticky-comment marker and the truncation note
 MAX_TABLE_ROWS = 40
 
 
@@ -203,13 +202,4 @@ def render(
         history_chart(comparison, first_metric) if first_metric else [],
         links_section(env),
     ]
-    text = ""
-    for index, section in enumerate(sections):
-        block = "\n".join(section) + "\n" if section else ""
-        if len(text) + len(block) > limit:
-            note = (f"\n_… {len(sections) - index} section(s) left out to stay under GitHub's comment size limit; "
-                    "the full report is in the run's artifacts._\n")
-            room = limit - len(note)
-            return (text if len(text) <= room else text[:room]) + note
-        text += block
-    return text
+    return fit_sections(sections, limit, "the full report is in the run's artifacts")
