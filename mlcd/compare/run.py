@@ -14,13 +14,13 @@ import numpy as np
 from mlcd.compare.noise import NoiseVerdict, bootstrap_verdict, mcnemar_verdict
 from mlcd.compare.snapshot import (
     Snapshot,
-    _git,
     changed_data,
     changed_params,
     ensure_revision,
     latest_assignment,
     load_snapshot,
     resolve_commit,
+    run_git,
 )
 from mlcd.config import Config
 from mlcd.errors import InputError
@@ -144,10 +144,10 @@ def soften_noisy_failures(
 
 def metric_history(root: Path, metrics_file: str, limit: int = HISTORY_LENGTH) -> list[tuple[str, dict[str, Any]]]:
     """(short commit, metrics) for the last commits that changed the metrics file, oldest first."""
-    log = _git(root, "log", f"-n{limit}", "--first-parent", "--format=%h", "--", metrics_file, check=False)
+    log = run_git(root, "log", f"-n{limit}", "--first-parent", "--format=%h", "--", metrics_file, check=False)
     history = []
     for short in reversed(log.stdout.split()):
-        shown = _git(root, "show", f"{short}:{metrics_file}", check=False)
+        shown = run_git(root, "show", f"{short}:{metrics_file}", check=False)
         if shown.returncode != 0:
             continue
         try:

@@ -27,7 +27,7 @@ class Snapshot:
         return float(value) if isinstance(value, (int, float)) else None
 
 
-def _git(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+def run_git(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     try:
         return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=check)
     except FileNotFoundError:
@@ -37,12 +37,12 @@ def _git(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProc
 
 
 def resolve_commit(root: Path, rev: str) -> str | None:
-    result = _git(root, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}", check=False)
+    result = run_git(root, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}", check=False)
     return result.stdout.strip() or None
 
 
 def is_shallow(root: Path) -> bool:
-    return _git(root, "rev-parse", "--is-shallow-repository", check=False).stdout.strip() == "true"
+    return run_git(root, "rev-parse", "--is-shallow-repository", check=False).stdout.strip() == "true"
 
 
 def ensure_revision(root: Path, rev: str, remote: str = "origin") -> str:
@@ -51,10 +51,10 @@ def ensure_revision(root: Path, rev: str, remote: str = "origin") -> str:
     if commit:
         return commit
     branch = rev.removeprefix(f"{remote}/")
-    fetched = _git(root, "fetch", "--no-tags", "--depth=50", remote,
+    fetched = run_git(root, "fetch", "--no-tags", "--depth=50", remote,
                    f"+refs/heads/{branch}:refs/remotes/{remote}/{branch}", check=False)
     if fetched.returncode != 0:
-        fetched = _git(root, "fetch", "--no-tags", "--depth=50", remote, rev, check=False)
+        fetched = run_git(root, "fetch", "--no-tags", "--depth=50", remote, rev, check=False)
     commit = resolve_commit(root, rev) or (resolve_commit(root, "FETCH_HEAD") if fetched.returncode == 0 else None)
     if commit:
         return commit
@@ -71,7 +71,7 @@ def _read_at(root: Path, rev: str | None, path: str) -> str | None:
     if rev is None:
         file = root / path
         return file.read_text(encoding="utf-8") if file.is_file() else None
-    result = _git(root, "show", f"{rev}:{path}", check=False)
+    result = run_git(root, "show", f"{rev}:{path}", check=False)
     if result.returncode == 0:
         return result.stdout
     return _read_with_dvc(root, rev, path)
@@ -120,7 +120,7 @@ _ASSIGNMENT = re.compile(r"^(?P<model>.+)#(?P<stage>[^#]+)#(?P<n>\d+)$")
 
 def latest_assignment(root: Path, model: str, stage: str) -> str | None:
     """The newest GTO-style stage assignment tag `<model>#<stage>#<n>`, if any."""
-    tags = _git(root, "tag", "--list", f"{model}#{stage}#*", check=False).stdout.split()
+    tags = run_git(root, "tag", "--list", f"{model}#{stage}#*", check=False).stdout.split()
     numbered = [(int(m["n"]), tag) for tag in tags if (m := _ASSIGNMENT.match(tag)) and m["model"] == model]
     return max(numbered)[1] if numbered else None
 

@@ -274,7 +274,6 @@ class Config:
     package: PackageConfig = field(default_factory=PackageConfig)
     deploy: DeployConfig = field(default_factory=DeployConfig)
     monitoring: MonitoringConfig = field(default_factory=MonitoringConfig)
-    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def resolve(self, relative: str) -> Path:
         """A path from mlcd.yaml, relative to the repository root."""
@@ -313,7 +312,6 @@ def build_config(raw: dict[str, Any], root: Path, source: str) -> Config:
     return Config(
         root=root,
         source=source,
-        raw=raw,
         data=DataConfig(
             path=data["path"],
             format=data.get("format"),
