@@ -10,10 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from testing.act import Act, snapshot_checkout
 from testing.repos import git, make_template_repo, mlcd
-
-from .act import Act, snapshot_checkout
-from .webhooks import WebhooksUnavailable, ensure_packages
+from testing.webhooks import WebhooksUnavailable, ensure_packages
 
 REPO = "octo-org/penguins"
 

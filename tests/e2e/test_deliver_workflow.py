@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from testing import webhooks
+from testing.act import Act
 from testing.images import BASE_IMAGE, REGISTRY, WHEELHOUSE, start_services
 from testing.repos import git
 
-from . import webhooks
-from .act import Act
 from .conftest import REPO
 
 pytestmark = [pytest.mark.e2e, pytest.mark.docker]

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from github_standin import GitHubStandin
 
+from testing import webhooks
+from testing.act import Act, ActRun
 from testing.repos import git
 
-from . import webhooks
-from .act import Act, ActRun
 from .conftest import REPO
 
 pytestmark = pytest.mark.e2e

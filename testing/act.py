@@ -21,9 +21,9 @@ from typing import Any
 
 from mlcd.scaffold import ACTIONS_REPOSITORY
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 LOGS = ROOT / "tests" / ".cache" / "act-logs"
-STANDINS = Path(__file__).resolve().parent / "action_standins"
+STANDINS = ROOT / "tests" / "e2e" / "action_standins"
 USES = re.compile(r"^\s*(?:-\s*)?uses:\s*([\w.-]+/[\w.-]+)(?:/[\w./-]+)?@([\w.-]+)", re.MULTILINE)
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 

@@ -19,7 +19,7 @@ from jsonschema import Draft7Validator
 
 PACKAGES = ("@octokit/webhooks-schemas", "@octokit/webhooks-examples")
 VERSION = "7.6.1"
-CACHE = Path(__file__).resolve().parents[1] / ".cache" / "webhooks"
+CACHE = Path(__file__).resolve().parents[1] / "tests" / ".cache" / "webhooks"
 
 
 class WebhooksUnavailable(RuntimeError):
