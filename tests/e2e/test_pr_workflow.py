@@ -6,10 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from github_standin import GitHubStandin
 
 from testing import webhooks
 from testing.act import Act, ActRun
+from testing.github_standin import GitHubStandin
 from testing.repos import git
 
 from .conftest import REPO

@@ -9,8 +9,6 @@ from typing import Any
 
 import pytest
 import requests
-from github_standin import Call, Fault, GitHubOpenAPI, GitHubStandin
-from github_standin.fixtures import fail_on_validation_errors, running_standin
 
 import mlcd.output
 from mlcd.commands import comment
@@ -23,6 +21,8 @@ from mlcd.github import (
     create_check_run,
     upsert_sticky_comment,
 )
+from testing.github_standin import Call, Fault, GitHubOpenAPI, GitHubStandin
+from testing.github_standin.fixtures import fail_on_validation_errors, running_standin
 
 pytestmark = pytest.mark.integration
 

@@ -7,8 +7,8 @@ import time
 from pathlib import Path
 
 import pytest
-from github_standin import Fault, GitHubStandin
 
+from testing.github_standin import Fault, GitHubStandin
 from testing.repos import git, mlcd
 
 pytestmark = pytest.mark.integration

@@ -1,6 +1,6 @@
 """Install GitHub's official OpenAPI description (npm ``@octokit/openapi``, pinned) into the test cache.
 
-Run it directly to prefetch (``python tests/github_standin/ensure_spec.py``); the stand-in's fixtures call
+Run it directly to prefetch (``python -m testing.github_standin.ensure_spec``); the stand-in's fixtures call
 :func:`ensure_spec` themselves.
 """
 
@@ -18,7 +18,7 @@ VERSION = "23.0.2"
 SPEC_FILE = "generated/api.github.com.json"
 # sha256 of SPEC_FILE in VERSION: the package is pinned by content, not only by name and version.
 SPEC_SHA256 = "829b4bebb19a53133289f7b0bc819f4f1118115821db2ca9f25e9ee995a7da2a"
-DEFAULT_CACHE = Path(__file__).resolve().parents[1] / ".cache"
+DEFAULT_CACHE = Path(__file__).resolve().parents[2] / "tests" / ".cache"
 
 
 class SpecUnavailable(RuntimeError):
