@@ -19,7 +19,12 @@ from mlcd.scaffold.actions import ACTIONS_REF, ACTIONS_REPOSITORY, ActionsPin
 from mlcd.scaffold.contract import InferredContract
 
 WORKFLOWS_DIR = Path(".github") / "workflows"
-WORKFLOW_NAMES = ("mlcd-pr.yml", "mlcd-deliver.yml")
+
+
+def workflow_names() -> list[str]:
+    """Every workflow mlcd ships (the files of ``workflows/``): init writes each of them."""
+    shipped = resources.files("mlcd.scaffold").joinpath("workflows")
+    return sorted(entry.name for entry in shipped.iterdir() if entry.name.endswith(".yml"))
 
 
 @dataclass
@@ -40,7 +45,7 @@ def workflow_text(name: str, pin: ActionsPin) -> str:
 
 
 def planned_files(root: Path, pin: ActionsPin, config_text: str | None) -> dict[Path, str]:
-    files = {root / WORKFLOWS_DIR / name: workflow_text(name, pin) for name in WORKFLOW_NAMES}
+    files = {root / WORKFLOWS_DIR / name: workflow_text(name, pin) for name in workflow_names()}
     if config_text is not None:
         files[root / CONFIG_NAME] = config_text
     return files

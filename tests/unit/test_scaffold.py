@@ -13,7 +13,7 @@ from mlcd.cli import main
 from mlcd.config import validate_text
 from mlcd.scaffold.actions import ACTIONS_REF, ACTIONS_REPOSITORY, ActionsPin
 from mlcd.scaffold.contract import infer_contract
-from mlcd.scaffold.init import WORKFLOW_NAMES, workflow_text
+from mlcd.scaffold.init import workflow_names, workflow_text
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -24,7 +24,7 @@ def test_template_repo_holds_exactly_what_init_writes(tmp_path: Path, monkeypatc
     assert main(["init"]) == 0
     written = sorted(p.name for p in (tmp_path / ".github" / "workflows").iterdir())
     template = ROOT / "template-repo" / ".github" / "workflows"
-    assert written == sorted(p.name for p in template.iterdir()) == sorted(WORKFLOW_NAMES)
+    assert written == sorted(p.name for p in template.iterdir()) == workflow_names()
     for name in written:
         assert (tmp_path / ".github" / "workflows" / name).read_text() == (template / name).read_text()
         assert (ROOT / "workflows" / name).read_text() == (template / name).read_text()
