@@ -38,6 +38,20 @@ def make_template_repo(target: Path) -> Path:
     return target
 
 
+def make_user_repo(target: Path, full_name: str) -> Path:
+    """The template project as a user's repository on GitHub: main trained and committed (dvc.lock,
+    metrics.json), the workflows `mlcd init` writes, and ``https://github.com/<full_name>`` as its origin
+    (act reads the repository's name from it)."""
+    repo = make_template_repo(target)
+    result = mlcd(repo, "train")
+    if result.returncode != 0:
+        raise RuntimeError(f"mlcd train failed in {repo}:\n{result.stderr}")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "Train the first model")
+    git(repo, "remote", "add", "origin", f"https://github.com/{full_name}.git")
+    return repo
+
+
 def mlcd(repo: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "mlcd", *args], cwd=repo, capture_output=True, text=True,
                           env=tool_env(**env), timeout=600)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from testing.act import Act, snapshot_checkout
-from testing.repos import git, make_template_repo, mlcd
+from testing.repos import make_user_repo
 from testing.webhooks import WebhooksUnavailable, ensure_packages
 
 REPO = "octo-org/penguins"
@@ -46,15 +46,8 @@ def act(act_binary: Path, tmp_path_factory: pytest.TempPathFactory, webhook_sche
 
 @pytest.fixture
 def user_repo(act: Act) -> Path:
-    """The template project as a user's repository: main trained and committed (dvc.lock, metrics.json),
-    the workflows `mlcd init` writes, and GitHub as its origin (act reads the repository's name from it)."""
+    """The template project as octo-org/penguins (see make_user_repo), fresh for each test."""
     target = act.repositories / REPO
     if target.exists():
         shutil.rmtree(target)
-    repo = make_template_repo(target)
-    result = mlcd(repo, "train")
-    assert result.returncode == 0, result.stderr
-    git(repo, "add", "-A")
-    git(repo, "commit", "-qm", "Train the first model")
-    git(repo, "remote", "add", "origin", f"https://github.com/{REPO}.git")
-    return repo
+    return make_user_repo(target, REPO)
