@@ -14,10 +14,10 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from mlcd.scaffold import ACTIONS_REPOSITORY
 
@@ -116,7 +116,7 @@ class Act:
 
     def run(self, event_name: str, event: Mapping[str, Any], project: Path, workflow: Path, *,
             env: Mapping[str, str] = {}, secrets: Mapping[str, str] = {}, variables: Mapping[str, str] = {},
-            timeout: float = 1500) -> ActRun:
+            timeout: float = 1500, progress: Callable[[str], None] | None = None) -> ActRun:
         self.runs += 1
         run_id = f"{os.getpid()}{self.runs:03d}"  # act's default, 1, would make every run share cache keys
         run_dir = self.work / f"run-{self.runs}"
@@ -136,10 +136,57 @@ class Act:
             command += ["--var", f"{name}={value}"]
         log = run_dir / "act.log"
         started = time.monotonic()
-        with log.open("w", encoding="utf-8") as handle:
-            completed = subprocess.run(command, cwd=project, env=host_env(), stdout=handle, stderr=subprocess.STDOUT,
-                                       timeout=timeout, check=False)
+        with log.open("w", encoding="utf-8") as handle, log.open(encoding="utf-8", errors="replace") as reader:
+            process = subprocess.Popen(command, cwd=project, env=host_env(), stdout=handle, stderr=subprocess.STDOUT)
+            returncode = _wait(process, reader, started + timeout, progress)
         seconds = time.monotonic() - started
         LOGS.mkdir(parents=True, exist_ok=True)
         shutil.copy(log, LOGS / f"{event_name}-{run_id}.log")  # kept after pytest rotates its temp dirs
-        return ActRun(completed.returncode, log.read_text(encoding="utf-8", errors="replace"), seconds, log)
+        return ActRun(returncode, log.read_text(encoding="utf-8", errors="replace"), seconds, log)
+
+
+def _wait(process: subprocess.Popen[bytes], reader: TextIO, deadline: float,
+          progress: Callable[[str], None] | None) -> int:
+    """Wait for act, handing each progress line of its log to ``progress`` as it is written."""
+    pending = ""
+    while True:
+        try:
+            returncode = process.wait(timeout=1.0)
+        except subprocess.TimeoutExpired:
+            if time.monotonic() > deadline:
+                process.kill()
+                process.wait()
+                raise
+            returncode = None
+        pending += reader.read()
+        *lines, pending = pending.split("\n")
+        for line in lines:
+            shown = progress_line(line) if progress else None
+            if shown and progress:
+                progress(shown)
+        if returncode is not None:
+            return returncode
+
+
+STEP_RESULT = re.compile(r"^\[[^/\]]+/([^\]]+?)\s*\]\s+(✅  Success|❌  Failure) - Main (.+?)(?: \[([^\]]+)\])?$")
+JOB_EVENT = re.compile(r"^\[[^/\]]+/([^\]]+?)\s*\] (?:⭐ Run Set up job|🏁  Job (succeeded|failed))$")
+
+
+def progress_line(line: str) -> str | None:
+    """A short line for a job starting or ending, or a workflow's own step (not a composite action's inner
+    shell step) finishing; None for everything else act prints."""
+    job = JOB_EVENT.match(line)
+    if job:
+        name, outcome = job.groups()
+        name = name.strip()
+        return f"  {name}: {'started' if outcome is None else 'job ' + outcome}"
+    step = STEP_RESULT.match(line)
+    if not step:
+        return None
+    name, result, title, duration = step.groups()
+    name = name.strip()
+    if not (title[:1].isupper() or re.search(r"@[0-9a-f]{40}$", title)):
+        return None
+    title = re.sub(r"@[0-9a-f]{40}$", "", title)
+    took = f" ({go_duration(duration):.1f}s)" if duration else ""
+    return f"  {name}: {'✓' if result.startswith('✅') else '✗'} {title}{took}"
