@@ -179,6 +179,17 @@ def build_parser() -> _Parser:
     init.add_argument("--force", action="store_true", help="replace files that differ from what init writes")
     init.add_argument("--actions", metavar="OWNER/NAME@SHA",
                       help="where the workflows take mlcd's actions from (default: the release this mlcd is)")
+    init.add_argument("--train", metavar="SCRIPT",
+                      help="your training script: also write the DVC pipeline (dvc.yaml: `mlcd split`, then the "
+                           "script, then `mlcd evaluate`), params.yaml, requirements.txt if missing, and a local "
+                           "DVC remote (with --data and --label)")
+
+    split = _command(commands, "split", "mlcd.commands.split",
+                     "split data.path into data.splits (train, test): seeded, stratified by the label for "
+                     "classification, rows without a label dropped")
+    split.add_argument("--test-size", metavar="FRACTION", type=float, default=0.2,
+                       help="share of the labelled rows held out for evaluation (default: 0.2)")
+    split.add_argument("--seed", type=int, default=42, help="the split's random seed (default: 42)")
 
     doctor = _command(commands, "doctor", "mlcd.commands.doctor",
                       "check this runner: Python, git, the Docker engine, the DVC remote, GPUs; one line each "
@@ -206,6 +217,9 @@ def build_parser() -> _Parser:
                          help="fail if parity cannot be checked (the model file is not here)")
     promote.add_argument("--evidence", metavar="FILE", default="promotion-evidence.md",
                          help="where the approval evidence (Markdown) is written")
+    promote.add_argument("--if-configured", action="store_true",
+                         help="when deploy.environments does not name ENV (a new repository), say which settings "
+                              "to add and exit 0 instead of 2")
 
     rollback = _command(commands, "rollback", "mlcd.commands.rollback",
                         "put the version that ran before (or --to VERSION) back in an environment, verified and "

@@ -81,6 +81,10 @@ class Output:
     def warning(self, message: str, location: Location | None = None, title: str | None = None) -> None:
         self._problem("warning", "yellow", message, location, title)
 
+    def notice(self, message: str, title: str | None = None) -> None:
+        """Something the user should know that is not a problem (a ``::notice`` annotation on GitHub)."""
+        self._problem("notice", "bold", message, None, title)
+
     @contextmanager
     def group(self, title: str, *, ticker: bool = False) -> Iterator[None]:
         """Fold a step's output on GitHub; in a terminal, show the step and how long it took.

@@ -1,5 +1,6 @@
 """``mlcd promote``: gated promotion of one image (by digest) to an environment; ``--plan`` only checks and
-writes the approval evidence; ``--via-pr`` proposes the promotion as a pull request instead."""
+writes the approval evidence; ``--via-pr`` proposes the promotion as a pull request instead;
+``--if-configured`` makes an environment mlcd.yaml does not configure a notice instead of an error."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from mlcd.promotion.promote import (
     Outcome,
     Plan,
     data_tests_result,
+    not_configured,
     plan,
     promote,
     push_promotion_branch,
@@ -52,6 +54,12 @@ def publish(out: Output, config: Config, the_plan: Plan, args: argparse.Namespac
 def run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     out = get_output()
+    missing = not_configured(config, args.to, args.what) if args.if_configured else None
+    if missing is not None:
+        out.notice(missing.message, title=f"mlcd promote: {args.to} is not configured")
+        out.step_summary(missing.markdown())
+        out.set_output("action", "not-configured")
+        return 0
     ctx = Context.create(config, os.environ, out)
     passed = data_tests_result(Path(args.data_test)) if args.data_test else None
     if args.plan or args.via_pr:

@@ -141,6 +141,36 @@ def environment_config(config: Config, name: str) -> EnvironmentConfig:
     return environments[name]
 
 
+@dataclass(frozen=True)
+class NotConfigured:
+    """An environment ``deploy.environments`` does not name: what to say, and the settings to add."""
+
+    message: str
+    snippet: str
+
+    def markdown(self) -> str:
+        return (f"## Not promoted\n\n{self.message}\n\nTo deploy, add to `mlcd.yaml` (see mlcd's "
+                f"docs/promotion.md for the targets: docker, kubernetes, webhook):\n\n```yaml\n{self.snippet}```\n")
+
+
+def not_configured(config: Config, environment: str, image: str | None = None) -> NotConfigured | None:
+    """Why nothing is promoted to ``environment`` when mlcd.yaml does not configure it (a new repository's
+    mlcd.yaml has no ``deploy:``); None when it does."""
+    environments = config.deploy.environments
+    if environment in environments:
+        return None
+    where = (f"deploy.environments of {config.source} has no '{environment}' (it has {', '.join(environments)})"
+             if environments else f"{config.source} has no deploy.environments")
+    names = list(dict.fromkeys([*config.deploy.stages, environment]))
+    lines = ["deploy:", f"  stages: [{', '.join(config.deploy.stages)}]", "  environments:"]
+    lines += [f"    {name}: {{target: docker, url: \"http://127.0.0.1:{8081 + i}\"}}" for i, name in enumerate(names)
+              if name not in environments]
+    built = f"the image {image} is built and pushed" if image else "the image is built and pushed"
+    message = (f"{built}, and not promoted to {environment}: {where}; add `{environment}` under "
+               f"deploy.environments (a target: docker, kubernetes or webhook, and its url) to deploy it")
+    return NotConfigured(message, "\n".join(lines) + "\n")
+
+
 def deploy_file(config: Config, environment: str) -> Path:
     return config.resolve(f"{DEPLOY_DIR}/{environment}.yaml")
 
@@ -333,6 +363,7 @@ def promote(ctx: Context, what: str | None, environment: str, *, kind: Kind = "p
             register_as: str | None = None, data_tests_passed: bool | None = None,
             parity_golden: Path | None = None, require_parity: bool = False) -> Outcome:
     config, out = ctx.config, ctx.out
+    environment_config(config, environment)  # an environment mlcd.yaml does not name is refused before any lock
     push = config.deploy.push
     remote = config.deploy.remote
     identity = Identity.detect(ctx.root, ctx.env)
@@ -632,5 +663,5 @@ def data_tests_result(path: Path | None) -> bool | None:
     return bool(passed) if isinstance(passed, bool) else None
 
 
-__all__ = ["Candidate", "Context", "Outcome", "Plan", "deploy_document", "environment_config", "plan", "promote",
-           "push_promotion_branch", "resolve_subject", "rollback_target"]
+__all__ = ["Candidate", "Context", "NotConfigured", "Outcome", "Plan", "deploy_document", "environment_config",
+           "not_configured", "plan", "promote", "push_promotion_branch", "resolve_subject", "rollback_target"]
