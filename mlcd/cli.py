@@ -64,6 +64,9 @@ def build_parser() -> _Parser:
     data_test.add_argument("--json", metavar="FILE", default="data-test.json", help="machine-readable result")
     data_test.add_argument("--markdown", metavar="FILE", default="data-test.md", help="report section")
 
+    _command(data_commands, "update", "mlcd.commands.data_update",
+              "bring DVC-tracked data to its newest version: dvc update the imports, dvc pull the rest")
+
     train = _command(commands, "train", "mlcd.commands.train",
                      "run the DVC pipeline (dvc repro) and record lineage next to the model")
     train.add_argument("--check-reproducible", action="store_true",
@@ -107,6 +110,40 @@ def build_parser() -> _Parser:
     drift.add_argument("--last", metavar="N", type=int, help="the newest N logged rows instead of a time window")
     drift.add_argument("--json", metavar="FILE", default="drift.json", help="machine-readable result")
     drift.add_argument("--markdown", metavar="FILE", default="drift.md", help="report")
+
+    drift.add_argument("--reference-rev", metavar="REV",
+                       help="reference: the DVC-tracked training split at this git revision; 'production' for the "
+                            "newest <model>#production#N tag (the checked-out commit when there is none)")
+
+    alert = _command(commands, "alert", "mlcd.commands.alert",
+                     "put a drift report on GitHub: open or update the one drift issue, or note on it that "
+                     "drift cleared")
+    alert.add_argument("--report", metavar="FILE", default="drift.md", help="the report (mlcd drift --markdown)")
+    alert.add_argument("--drifted", choices=["true", "false"], required=True,
+                       help="the verdict (mlcd drift's output 'drifted')")
+    alert.add_argument("--columns", metavar="A,B", help="the drifted columns, for the title")
+    alert.add_argument("--title", metavar="TEXT", help="issue title (default: names the drifted columns)")
+    alert.add_argument("--label", metavar="NAME", default="mlcd-drift", help="label that finds the issue "
+                                                                             "(default: mlcd-drift)")
+    alert.add_argument("--repo", metavar="OWNER/NAME", help="repository (default: $GITHUB_REPOSITORY)")
+
+    dispatch = _command(commands, "dispatch", "mlcd.commands.dispatch",
+                        "start a workflow run (workflow_dispatch), e.g. the retraining workflow after drift")
+    dispatch.add_argument("workflow", metavar="WORKFLOW", help="the workflow's file name (mlcd-retrain.yml) or id")
+    dispatch.add_argument("--ref", metavar="BRANCH", help="branch or tag to run on (default: $GITHUB_REF_NAME)")
+    dispatch.add_argument("--input", metavar="NAME=VALUE", action="append", help="a workflow input (repeatable)")
+    dispatch.add_argument("--repo", metavar="OWNER/NAME", help="repository (default: $GITHUB_REPOSITORY)")
+
+    propose = _command(commands, "propose", "mlcd.commands.propose",
+                       "commit the tracked files this run changed (dvc.lock, metrics, .dvc files) on a branch, "
+                       "push it, and open or update its pull request with the report")
+    propose.add_argument("--branch", metavar="NAME", default="mlcd/retrain", help="branch (default: mlcd/retrain)")
+    propose.add_argument("--base", metavar="BRANCH", help="pull request base (default: $GITHUB_REF_NAME)")
+    propose.add_argument("--title", metavar="TEXT", default="Retrain the model on the newest data",
+                         help="pull request title and commit message")
+    propose.add_argument("--body", metavar="FILE", default="report.md", help="pull request body (mlcd report)")
+    propose.add_argument("--remote", metavar="NAME", default="origin", help="git remote (default: origin)")
+    propose.add_argument("--repo", metavar="OWNER/NAME", help="repository (default: $GITHUB_REPOSITORY)")
 
     serve = _command(commands, "serve", "mlcd.commands.serve",
                      "serve the model over HTTP: Open Inference Protocol v2, MLflow /invocations, /metrics")

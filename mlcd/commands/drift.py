@@ -14,6 +14,7 @@ from mlcd.errors import CheckFailed, ConfigError, InputError
 from mlcd.monitoring.drift import PREDICTION, DriftResult, Kind, Thresholds, analyse, monitored_columns
 from mlcd.monitoring.log_reader import FieldKind, LogWindow, field_kind, read_window, resolve_window
 from mlcd.monitoring.log_writer import PROBA_PREFIX, RESERVED
+from mlcd.monitoring.reference import read_reference_at, reference_revision
 from mlcd.monitoring.report import Context, markdown, to_json
 from mlcd.output import Output, get_output, write_result_file
 
@@ -32,15 +33,22 @@ def run(args: argparse.Namespace) -> int:
     fields: dict[str, FieldKind] = {name: field_kind(config.contract.column(name)) for name in columns}
     fields |= {PREDICTION: "number" if kind == "numeric" else field_kind(label), "model_version": "text"}
 
-    reference_path = Path(args.reference) if args.reference else _training_split(config)
-    reference = read_table(reference_path, config.data)
+    if args.reference_rev and not args.reference:
+        revision = reference_revision(config, args.reference_rev)
+        reference_name = f"{config.data.train} at {revision.describe}"
+        with out.group(f"read the reference: {reference_name}", ticker=True):
+            reference = read_reference_at(config, revision)
+    else:
+        reference_path = Path(args.reference) if args.reference else _training_split(config)
+        reference_name = str(reference_path)
+        reference = read_table(reference_path, config.data)
     expected = _reference_predictions(args.reference_predictions, config, reference)
     with out.group(f"read prediction logs {logs} ({window.describe()})", ticker=True):
         log = read_window(logs, fields, window)
-    with out.group(f"drift of {len(log.frame):,} rows against {reference_path}", ticker=True):
+    with out.group(f"drift of {len(log.frame):,} rows against {reference_name}", ticker=True):
         result = analyse(reference, log.frame, columns, Thresholds.from_config(config.monitoring),
                          prediction=(expected, kind) if expected is not None else None, contract=config.contract)
-    context = _context(config, logs, window.describe(), str(reference_path), log)
+    context = _context(config, logs, window.describe(), reference_name, log)
 
     report = markdown(result, context)
     document = json.dumps(to_json(result, context), indent=2, ensure_ascii=False) + "\n"

@@ -142,6 +142,11 @@ class Repository:
     branch_policies: dict[str, dict[int, dict[str, Any]]] = field(default_factory=dict)
     pulls: dict[int, dict[str, Any]] = field(default_factory=dict)
     run_approvals: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    # monitoring: issues (number → stored fields), labels (name → label), workflow dispatches (in order)
+    issues: dict[int, dict[str, Any]] = field(default_factory=dict)
+    labels: dict[str, dict[str, Any]] = field(default_factory=dict)
+    dispatches: list[dict[str, Any]] = field(default_factory=list)
+    workflows: dict[str, list[str]] = field(default_factory=dict)  # file name → its workflow_dispatch inputs
 
     def issue_comments(self, number: int) -> list[StoredComment]:
         return [c for c in self.comments.values() if c.issue_number == number]
@@ -198,6 +203,11 @@ class GitHubStandin:
 
     def add_pull_request(self, full_name: str, number: int, head_sha: str) -> None:
         self.add_repository(full_name).pull_requests[number] = head_sha
+
+    def add_workflow(self, full_name: str, file_name: str, inputs: list[str] | None = None) -> None:
+        """A workflow with a ``workflow_dispatch`` trigger declaring ``inputs``, that dispatches can target."""
+        with self.lock:
+            self.add_repository(full_name).workflows[file_name] = list(inputs or [])
 
     def add_comment(self, full_name: str, number: int, body: str, user: str = "octocat") -> StoredComment:
         with self.lock:
@@ -407,7 +417,8 @@ def _comment_json(request: Request, repo: Repository, comment: StoredComment) ->
     return {
         "id": comment.id, "node_id": f"IC_{comment.id}",
         "url": f"{base}/repos/{repo.full_name}/issues/comments/{comment.id}",
-        "html_url": f"https://github.com/{repo.full_name}/pull/{comment.issue_number}#issuecomment-{comment.id}",
+        "html_url": f"https://github.com/{repo.full_name}/{'issues' if comment.issue_number in repo.issues else 'pull'}"
+                    f"/{comment.issue_number}#issuecomment-{comment.id}",
         "issue_url": f"{base}/repos/{repo.full_name}/issues/{comment.issue_number}",
         "body": comment.body, "user": _user(comment.user), "created_at": comment.created_at,
         "updated_at": comment.updated_at, "author_association": "NONE", "performed_via_github_app": None,
@@ -415,8 +426,9 @@ def _comment_json(request: Request, repo: Repository, comment: StoredComment) ->
 
 
 def _pull_request(request: Request, repo: Repository) -> int:
+    """The number of an existing pull request or issue (GitHub's issue endpoints serve both)."""
     number = request.int_param("issue_number")
-    if number not in repo.pull_requests:
+    if number not in repo.pull_requests and number not in repo.issues:
         raise ApiError(404)
     return number
 
@@ -802,7 +814,7 @@ def create_pull(request: Request) -> Reply:
     if any(p["head"] == head and p["base"] == body["base"] and p["state"] == "open" for p in repo.pulls.values()):
         raise ApiError(422, "Validation Failed",
                        [{"code": "custom", "message": f"A pull request already exists for {head}."}])
-    number = max([*repo.pull_requests, *repo.pulls, 0]) + 1
+    number = max([*repo.pull_requests, *repo.pulls, *repo.issues, 0]) + 1
     now = _now()
     repo.pulls[number] = {"title": body["title"], "body": body.get("body", ""), "head": head, "base": body["base"],
                           "state": "open", "created_at": now, "updated_at": now}
@@ -844,3 +856,136 @@ def update_pull(request: Request) -> Reply:
     stored = repo.pulls[number]
     stored.update({k: body[k] for k in ("title", "body", "state") if k in body}, updated_at=_now())
     return Reply(200, _pull_json(request, repo, number))
+
+
+# --- monitoring: issues, labels, workflow dispatches ------------------------------------------------
+
+
+def _label_json(request: Request, repo: Repository, name: str) -> dict[str, Any]:
+    stored = repo.labels[name]
+    return {"id": stored["id"], "node_id": f"LA_{stored['id']}", "url": f"{_repo_api(request, repo)}/labels/{name}",
+            "name": name, "description": stored["description"], "color": stored["color"], "default": False}
+
+
+def _issue_json(request: Request, repo: Repository, number: int) -> dict[str, Any]:
+    stored = repo.issues[number]
+    issue = _example(request, "issue")
+    api = f"{_repo_api(request, repo)}/issues/{number}"
+    issue.update({
+        "id": number + 2 * 10**6, "node_id": f"I_{number}", "url": api, "repository_url": _repo_api(request, repo),
+        "labels_url": f"{api}/labels{{/name}}", "comments_url": f"{api}/comments", "events_url": f"{api}/events",
+        "html_url": f"https://github.com/{repo.full_name}/issues/{number}", "number": number,
+        "state": stored["state"], "state_reason": stored.get("state_reason"), "title": stored["title"],
+        "body": stored["body"], "user": _user(stored["user"]),
+        "labels": [_label_json(request, repo, name) for name in stored["labels"]],
+        "assignee": None, "assignees": [], "milestone": None, "locked": False, "active_lock_reason": None,
+        "comments": len(repo.issue_comments(number)), "pull_request": None, "closed_at": stored.get("closed_at"),
+        "created_at": stored["created_at"], "updated_at": stored["updated_at"], "closed_by": None,
+        "author_association": "NONE", "performed_via_github_app": None,
+    })
+    for key in ("pull_request", "closed_by", "pinned_comment"):
+        if issue.get(key) is None:
+            issue.pop(key, None)
+    return dict(issue)
+
+
+def _ensure_labels(request: Request, repo: Repository, names: list[str]) -> None:
+    """GitHub creates the labels an issue is given that the repository does not have yet."""
+    for name in names:
+        if name not in repo.labels:
+            repo.labels[name] = {"id": request.standin.next_id(), "description": None, "color": "ededed"}
+
+
+def _stored_issue(request: Request, repo: Repository) -> int:
+    number = request.int_param("issue_number")
+    if number not in repo.issues:
+        raise ApiError(404)
+    return number
+
+
+@route("GET", "/repos/{owner}/{repo}/issues", "issues/list-for-repo", "issues:read")
+def list_issues(request: Request) -> Reply:
+    repo = request.repository()
+    state = (request.query.get("state") or ["open"])[0]
+    wanted = [name for name in (request.query.get("labels") or [""])[0].split(",") if name]
+    creator = (request.query.get("creator") or [None])[0]
+    found = []
+    for number, stored in sorted(repo.issues.items(), key=lambda item: -item[0]):  # newest first, as GitHub
+        if state != "all" and stored["state"] != state:
+            continue
+        if not set(wanted) <= set(stored["labels"]) or creator not in (None, stored["user"]):
+            continue
+        found.append(_issue_json(request, repo, number))
+    return _paged(request, found)
+
+
+@route("POST", "/repos/{owner}/{repo}/issues", "issues/create", "issues:write")
+def create_issue(request: Request) -> Reply:
+    repo = request.repository()
+    body = request.body or {}
+    labels = [str(label) for label in body.get("labels") or []]
+    _ensure_labels(request, repo, labels)
+    number = max([*repo.pull_requests, *repo.pulls, *repo.issues, 0]) + 1
+    now = _now()
+    repo.issues[number] = {"title": str(body["title"]), "body": body.get("body"), "labels": labels, "state": "open",
+                           "user": ACTIONS_BOT, "created_at": now, "updated_at": now}
+    data = _issue_json(request, repo, number)
+    return Reply(201, data, {"Location": data["url"]})
+
+
+@route("PATCH", "/repos/{owner}/{repo}/issues/{issue_number}", "issues/update", "issues:write")
+def update_issue(request: Request) -> Reply:
+    repo = request.repository()
+    number = _stored_issue(request, repo)
+    body = request.body or {}
+    stored = repo.issues[number]
+    stored.update({k: body[k] for k in ("title", "body", "state", "state_reason") if k in body}, updated_at=_now())
+    if "labels" in body:
+        stored["labels"] = [str(label) for label in body["labels"]]
+        _ensure_labels(request, repo, stored["labels"])
+    stored["closed_at"] = stored["updated_at"] if stored["state"] == "closed" else None
+    return Reply(200, _issue_json(request, repo, number))
+
+
+@route("GET", "/repos/{owner}/{repo}/labels/{name}", "issues/get-label", "issues:read")
+def get_label(request: Request) -> Reply:
+    repo = request.repository()
+    name = request.params["name"]
+    if name not in repo.labels:
+        raise ApiError(404)
+    return Reply(200, _label_json(request, repo, name))
+
+
+@route("POST", "/repos/{owner}/{repo}/labels", "issues/create-label", "issues:write")
+def create_label(request: Request) -> Reply:
+    repo = request.repository()
+    body = request.body or {}
+    name = str(body["name"])
+    if name in repo.labels:
+        raise ApiError(422, "Validation Failed", [{"resource": "Label", "code": "already_exists", "field": "name"}])
+    repo.labels[name] = {"id": request.standin.next_id(), "description": body.get("description"),
+                         "color": str(body.get("color") or "ededed").lstrip("#")}
+    data = _label_json(request, repo, name)
+    return Reply(201, data, {"Location": data["url"]})
+
+
+@route("POST", "/repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches",
+       "actions/create-workflow-dispatch", "actions:write")
+def create_workflow_dispatch(request: Request) -> Reply:
+    repo = request.repository()
+    workflow = request.params["workflow_id"]
+    if workflow not in repo.workflows:
+        raise ApiError(404)
+    body = request.body or {}
+    inputs = body.get("inputs") or {}
+    declared = repo.workflows[workflow]
+    unknown = sorted(set(inputs) - set(declared))
+    if unknown:
+        raise ApiError(422, f"Unexpected inputs provided: {unknown}")
+    repo.dispatches.append({"workflow": workflow, "ref": body["ref"], "inputs": dict(inputs)})
+    if body.get("return_run_details"):
+        run_id = request.standin.next_id()
+        return Reply(200, {"workflow_run_id": run_id,
+                           "run_url": f"{_repo_api(request, repo)}/actions/runs/{run_id}",
+                           "html_url": f"https://github.com/{repo.full_name}/actions/runs/{run_id}"})
+    return Reply(204)

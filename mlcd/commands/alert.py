@@ -1,0 +1,57 @@
+"""``mlcd alert``: the drift verdict as one GitHub issue, opened or updated, and told when drift clears."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from mlcd.commands.comment import _read
+from mlcd.errors import UsageError
+from mlcd.github import GitHubClient
+from mlcd.github.issues import clear_alert, raise_alert
+from mlcd.output import get_output
+from mlcd.promotion.github import run_url
+
+
+def run(args: argparse.Namespace) -> int:
+    env = os.environ
+    out = get_output()
+    repo: str | None = args.repo or env.get("GITHUB_REPOSITORY") or None
+    if not repo:
+        raise UsageError("no repository (not on GitHub Actions, and no --repo)", fix="pass --repo OWNER/NAME")
+    report = _read(Path(args.report))
+    client = GitHubClient.from_env(env)
+    link = run_url(env)
+    columns = [c for c in (args.columns or "").split(",") if c.strip()]
+    if args.drifted == "true":
+        title = args.title or alert_title(columns)
+        footer = f"\n\n---\nUpdated by mlcd on every drifting run{f': [this run]({link})' if link else ''}. " \
+                 "mlcd comments here when drift clears; close the issue once you have acted on it.\n"
+        issue = raise_alert(client, repo, title, report + footer, label=args.label)
+        out.success(f"drift issue {issue.outcome}: {issue.url}")
+    else:
+        note = recovery_note(report, link)
+        issue = clear_alert(client, repo, note, label=args.label)
+        if issue.outcome == "quiet":
+            out.info("no drift, and no open drift issue: nothing to do")
+        else:
+            out.success(f"no drift: {'noted on' if issue.outcome == 'recovered' else 'already noted on'} {issue.url}")
+    out.set_output("outcome", issue.outcome)
+    out.set_output("issue-url", issue.url or "")
+    out.set_output("issue-number", str(issue.number or ""))
+    return 0
+
+
+def alert_title(columns: list[str]) -> str:
+    if not columns:
+        return "mlcd: production inputs break the data contract"
+    shown = ", ".join(columns[:5]) + (f" and {len(columns) - 5} more" if len(columns) > 5 else "")
+    return f"mlcd: drift in production inputs ({shown})"
+
+
+def recovery_note(report: str, link: str | None) -> str:
+    where = f" ([run]({link}))" if link else ""
+    return (f"✅ No drift in the latest window{where}. mlcd leaves this issue open: close it once the "
+            f"retrained model (or the upstream fix) is in production.\n\n<details><summary>The report</summary>\n\n"
+            f"{report}\n\n</details>\n")

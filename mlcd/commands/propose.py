@@ -1,0 +1,41 @@
+"""``mlcd propose``: the files this run changed (a retrained dvc.lock, metrics) as a branch and a pull request."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from mlcd.commands.comment import _read
+from mlcd.config import load_config
+from mlcd.errors import UsageError
+from mlcd.github import GitHubClient
+from mlcd.output import get_output
+from mlcd.promotion.github import open_pull_request
+from mlcd.retrain import push_proposal
+
+
+def run(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    env = os.environ
+    out = get_output()
+    repo: str | None = args.repo or env.get("GITHUB_REPOSITORY") or None
+    base: str = args.base or env.get("GITHUB_REF_NAME") or ""
+    if not repo or not base:
+        raise UsageError("no repository or base branch (not on GitHub Actions)",
+                         fix="pass --repo OWNER/NAME and --base BRANCH")
+    body = _read(Path(args.body))
+    client = GitHubClient.from_env(env)  # before pushing: a missing token fails first
+    proposal = push_proposal(config.root, args.remote, args.branch, f"{args.title}\n", env)
+    out.set_output("branch", args.branch)
+    if proposal.commit is None:
+        out.info("the run changed no tracked file (same data, same model): nothing to propose")
+        out.set_output("changed", "false")
+        return 0
+    out.success(f"pushed {', '.join(proposal.changed)} as {args.branch} ({proposal.commit[:12]})")
+    url = open_pull_request(client, repo, head=args.branch, base=base, title=args.title, body=body)
+    out.success(f"pull request: {url}")
+    out.set_output("changed", "true")
+    out.set_output("commit", proposal.commit)
+    out.set_output("pull-request-url", url)
+    return 0

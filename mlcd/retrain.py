@@ -1,0 +1,93 @@
+"""Continuous training: bring the DVC-tracked data to its newest version, and propose a retrained state
+(the files the run changed: ``dvc.lock``, metrics, updated ``.dvc`` files) as a branch for a pull request.
+
+Nothing reaches the default branch without review: the proposal is a commit on top of the trained
+revision, pushed to its own branch; the pull request workflow then gates it like any other change.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from mlcd.errors import InputError
+from mlcd.promotion.record import Identity, git, remote_git
+from mlcd.training import dvc
+
+ACTIONS_BOT = Identity("github-actions[bot]", "41898282+github-actions[bot]@users.noreply.github.com")
+
+
+@dataclass(frozen=True)
+class DataUpdate:
+    imports: list[str]  # `dvc import` / `dvc import-url` files brought to their source's newest version
+    pulled: list[str]  # `dvc add` files whose data was pulled from the DVC remote
+
+
+@dataclass(frozen=True)
+class Proposal:
+    branch: str
+    commit: str | None  # None: the run changed no tracked file, so there is nothing to propose
+    changed: list[str]
+
+
+def data_files(root: Path) -> list[str]:
+    """The ``.dvc`` files git tracks (the data versions), relative to ``root``."""
+    listed = git(root, "ls-files", "-z", "--", "*.dvc", ":(glob)**/*.dvc").stdout
+    return sorted({name for name in listed.split("\0") if name})
+
+
+def is_import(root: Path, name: str) -> bool:
+    """``dvc import`` and ``dvc import-url`` files record where the data comes from (``deps``); ``dvc add``
+    files only what it is (``outs``)."""
+    try:
+        document = yaml.safe_load((root / name).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise InputError(f"cannot read {name}: {exc}", fix="fix or re-create the .dvc file (dvc add / dvc import)") \
+            from None
+    return isinstance(document, dict) and bool(document.get("deps"))
+
+
+def update_data(root: Path) -> DataUpdate:
+    """Imports to their source's newest version (``dvc update``); the data of the other ``.dvc`` files
+    (the version this commit names) from the DVC remote (``dvc pull``)."""
+    files = data_files(root)
+    imports = [name for name in files if is_import(root, name)]
+    added = [name for name in files if name not in imports]
+    if imports:
+        dvc(root, "update", *imports)
+    if added:
+        dvc(root, "pull", *added)
+    return DataUpdate(imports, added)
+
+
+def changed_files(root: Path) -> list[str]:
+    """Tracked files the work tree changed against HEAD (what a retraining rewrote)."""
+    listed = git(root, "diff", "--name-only", "-z", "HEAD").stdout
+    return sorted(name for name in listed.split("\0") if name)
+
+
+def push_proposal(root: Path, remote: str, branch: str, message: str, env: Mapping[str, str]) -> Proposal:
+    """One commit on HEAD holding every tracked file the work tree changed, force-pushed as ``branch``.
+
+    A temporary index is used: the checkout's index and work tree stay as they are.
+    """
+    changed = changed_files(root)
+    if not changed:
+        return Proposal(branch, None, [])
+    head = git(root, "rev-parse", "HEAD").stdout.strip()
+    with tempfile.TemporaryDirectory(prefix="mlcd-index-") as directory:
+        index = {"GIT_INDEX_FILE": os.path.join(directory, "index")}
+        git(root, "read-tree", head, env=index)
+        git(root, "add", "--all", "--", *changed, env=index)
+        tree = git(root, "write-tree", env=index).stdout.strip()
+    identity = ACTIONS_BOT if env.get("GITHUB_ACTIONS") == "true" else Identity.detect(root, env)
+    names = {"GIT_AUTHOR_NAME": identity.name, "GIT_AUTHOR_EMAIL": identity.email,
+             "GIT_COMMITTER_NAME": identity.name, "GIT_COMMITTER_EMAIL": identity.email}
+    commit = git(root, "commit-tree", tree, "-p", head, "-m", message, env=names).stdout.strip()
+    remote_git(root, remote, "push", "--force", "--porcelain", remote, f"{commit}:refs/heads/{branch}")
+    return Proposal(branch, commit, changed)
