@@ -6,6 +6,7 @@ a conflict that is left alone (``force`` replaces it). Running init twice change
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -44,10 +45,13 @@ def workflow_text(name: str, pin: ActionsPin) -> str:
     return text
 
 
-def planned_files(root: Path, pin: ActionsPin, config_text: str | None) -> dict[Path, str]:
+def planned_files(root: Path, pin: ActionsPin, config_text: str | None,
+                  extra: Mapping[str, str] | None = None) -> dict[Path, str]:
+    """The workflows, mlcd.yaml when inferred, and ``extra`` (paths relative to root → text)."""
     files = {root / WORKFLOWS_DIR / name: workflow_text(name, pin) for name in workflow_names()}
     if config_text is not None:
         files[root / CONFIG_NAME] = config_text
+    files.update({root / name: text for name, text in (extra or {}).items()})
     return files
 
 
@@ -70,25 +74,41 @@ def write_files(files: dict[Path, str], force: bool) -> InitResult:
     return result
 
 
-def config_text(data_path: str, contract: InferredContract, model_name: str) -> str:
+@dataclass(frozen=True)
+class PipelinePaths:
+    """Where the pipeline `mlcd init --train` writes: the splits and the seed's key in params.yaml."""
+
+    train: str
+    test: str
+    seed_param: str
+
+
+def config_text(data_path: str, contract: InferredContract, model_name: str,
+                pipeline: PipelinePaths | None = None) -> str:
     """A first mlcd.yaml, commented for review; it validates against the schema or this raises."""
     classification = contract.task == "classification"
+    data: dict[str, Any] = {"path": data_path}
+    if pipeline is not None:
+        data["splits"] = {"train": pipeline.train, "test": pipeline.test}
     metrics = ["accuracy", "f1_macro", "log_loss"] if classification else ["rmse", "mae", "r2"]
     headline = metrics[0]
     sections: list[tuple[str, dict[str, Any]]] = [
         ("version", {"version": 1}),
-        ("data", {"data": {"path": data_path}}),
+        ("data", {"data": data}),
         ("contract", {"contract": {"label": contract.label, "strict": True, "columns": contract.columns}}),
         ("quality", {"quality": {"max_null_rate": 0.05, "max_duplicate_rate": 0.01}}),
         ("slices", {"slices": contract.slices} if contract.slices else {}),
         ("model", {"model": {"name": model_name, "path": "models/model.skops"}}),
+        ("train", {"train": {"seed_param": pipeline.seed_param}} if pipeline is not None else {}),
         ("evaluate", {"evaluate": {"task": contract.task}}),
         ("metrics", {"metrics": dict.fromkeys(metrics)}),
         ("gates", {"gates": {"metrics": {headline: {"max_regression_vs_base": 0.02,
                                                     "max_regression_vs_production": 0.02}}}}),
     ]
     comments = {
-        "data": "# Add data.splits (train/test files) when your pipeline writes them; evaluate reads the test split.",
+        "data": "# Add data.splits (train/test files) when your pipeline writes them; evaluate reads the test split."
+                if pipeline is None else
+                "# The `split` stage of dvc.yaml (`mlcd split`) writes data.splits; evaluate reads the test split.",
         "contract": "# Inferred from the data by `mlcd init`: review every range and list of allowed values,\n"
                     "# and mark columns the model must not see with `feature: false`.",
         "quality": "# Rules every dataset must meet; `mlcd config schema` lists the others (min_rows, ...).",
@@ -131,22 +151,53 @@ def _dump(section: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def next_steps(root: Path, result: InitResult, has_config: bool) -> list[str]:
+@dataclass(frozen=True)
+class TrainingSetup:
+    """What `mlcd init --train` found and did, for the next steps it prints."""
+
+    script: str
+    data_path: str
+    script_missing: list[str] = field(default_factory=list)  # the script's side of the contract it lacks
+    unresolved_imports: list[str] = field(default_factory=list)
+    kept_requirements: bool = False  # requirements.txt was there: the user's, left as it is
+    choose_remote: bool = False  # DVC remotes exist, none is the default
+
+
+def next_steps(root: Path, result: InitResult, has_config: bool, training: TrainingSetup | None = None) -> list[str]:
     written = [str(p.relative_to(root)) for p in (*result.created, *result.replaced)]
     steps = []
-    if written:
-        steps.append(f"review and commit: git add {' '.join(written)} && git commit -m 'Add mlcd'")
     if not has_config:
         steps.append(f"write {CONFIG_NAME}: `mlcd init --data FILE --label COLUMN` infers a first data contract")
+    if training is not None:
+        if training.script_missing:
+            steps.append(f"make {training.script} " + "; ".join(training.script_missing) +
+                         " (dvc.yaml passes these in the environment; see the comment in its `train` stage)")
+        if training.unresolved_imports:
+            steps.append(f"add the distributions providing {', '.join(training.unresolved_imports)} (imported by "
+                         f"{training.script}, not installed here) to requirements.txt")
+        if training.kept_requirements:
+            steps.append(f"check that requirements.txt (yours, left as it is) lists what {training.script} imports")
+        if training.choose_remote:
+            steps.append("choose the DVC remote the workflows push to: dvc remote default NAME")
+    steps.append("check the config: mlcd config validate")
+    if training is not None:
+        added = [*written, ".dvc", ".dvcignore", ".gitignore", training.data_path, training.script]
+        steps.append(f"review and commit: git add {' '.join(dict.fromkeys(added))} && git commit -m 'Add mlcd'")
+    elif written:
+        steps.append(f"review and commit: git add {' '.join(written)} && git commit -m 'Add mlcd'")
     steps += [
-        "check the config: mlcd config validate",
         "in the repository's Settings → Environments, create `staging` and `production` (add required reviewers "
         "to production)",
         "optional repository variables (Settings → Secrets and variables → Actions): MLCD_TRAIN_RUNS_ON, e.g. "
         "'[\"self-hosted\", \"gpu\"]' for a GPU runner; MLCD_REGISTRY and MLCD_IMAGE for a registry other than "
-        "GHCR (its token as the secret MLCD_REGISTRY_TOKEN, its user as MLCD_REGISTRY_USER)",
+        "GHCR (its token as the secret MLCD_REGISTRY_TOKEN, its user as MLCD_REGISTRY_USER); MLCD_CML_CLOUD to "
+        "train pull requests on a cloud GPU runner launched by CML (see mlcd's README)",
         "on a self-hosted runner, run `mlcd doctor` to check Python, Docker, the DVC remote, the GPU and git",
-        "open a pull request: the report appears as a comment, and `mlcd / gates` as a check you can require in "
-        "the branch protection of main",
     ]
+    if training is not None:
+        steps.append("optional: `mlcd train` here, then `git add dvc.lock metrics.json data/split/.gitignore "
+                     "models/.gitignore` and commit, so that pull requests compare their model with main's from "
+                     "the first one on")
+    steps.append("open a pull request: the report appears as a comment, and `mlcd / gates` as a check you can require "
+                 "in the branch protection of main")
     return steps
