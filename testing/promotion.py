@@ -70,6 +70,16 @@ def make_project(root: Path, config: str) -> Path:
     return project
 
 
+def set_deploy(project: Path, deploy: Mapping[str, Any]) -> None:
+    """Replace the ``deploy:`` section of the project's mlcd.yaml (the rest stays as it was, comments aside)."""
+    import yaml
+
+    path = project / "mlcd.yaml"
+    config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    config["deploy"] = dict(deploy)
+    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+
+
 def commit(project: Path, message: str) -> str:
     git(project, "commit", "-q", "--allow-empty", "-m", message)
     git(project, "push", "-q", "origin", "main")

@@ -35,6 +35,7 @@ from testing.promotion import (
     project_config,
     remove_containers,
     serving_version,
+    set_deploy,
 )
 from testing.repos import git, mlcd, tool_env
 
@@ -386,9 +387,8 @@ def test_a_real_model_image_is_promoted_with_parity_through_the_deployed_endpoin
     repository = f"127.0.0.1:5000/{unique('mlcd-tests/penguins')}"
     port = free_port()
     container = unique("mlcd-test-real")
-    with (project / "mlcd.yaml").open("a") as config:
-        config.write(f"\ndeploy:\n  push: false\n  environments:\n    staging: {{target: docker, "
-                     f"url: \"http://127.0.0.1:{port}\", docker: {{container: {container}}}}}\n")
+    set_deploy(project, {"push": False, "environments": {"staging": {
+        "target": "docker", "url": f"http://127.0.0.1:{port}", "docker": {"container": container}}}})
     tag = f"mlcd-tests/penguins:{unique('t')}"
     try:
         _ok(hermetic_package(project, tag))
