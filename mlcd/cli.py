@@ -157,6 +157,15 @@ def build_parser() -> _Parser:
                        help="seconds a request may wait for its prediction before 503 (default: 30)")
     serve.add_argument("--max-batch-wait-ms", type=float, default=2.0, metavar="MS",
                        help="how long a batch waits for requests already on their way (default: 2)")
+    serve.add_argument("--prediction-log", metavar="DIR|URL",
+                       help="log scored rows to this directory or fsspec URL; `off` for none (default: "
+                            "$MLCD_PREDICTION_LOG, then monitoring.prediction_log.path, else off)")
+    serve.add_argument("--log-sample-rate", type=float, metavar="R",
+                       help="share of rows logged, 0 to 1 (default: $MLCD_LOG_SAMPLE_RATE, then mlcd.yaml, 1)")
+    serve.add_argument("--log-rotate-mb", type=float, metavar="MB",
+                       help="start a new log file at this size (default: $MLCD_LOG_ROTATE_MB, then mlcd.yaml, 64)")
+    serve.add_argument("--log-rotate-minutes", type=float, metavar="MIN",
+                       help="start a new log file at this age (default: $MLCD_LOG_ROTATE_MINUTES, then mlcd.yaml, 60)")
 
     predict = _command(commands, "predict", "mlcd.commands.predict",
                        "score a CSV or Parquet file with the model (or its image), checking every row against the "

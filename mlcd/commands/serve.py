@@ -56,16 +56,25 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from mlcd.serving.app import SETTINGS_ENV, Settings
+    from mlcd.serving.prediction_log import check_writable, resolve_log_settings
 
+    prediction_log = resolve_log_settings(config, os.environ, path=args.prediction_log,
+                                          sample_rate=args.log_sample_rate, rotate_mb=args.log_rotate_mb,
+                                          rotate_minutes=args.log_rotate_minutes)
+    if prediction_log is not None:
+        check_writable(prediction_log.path)
     settings = Settings(model_path=model, config_path=config.source, max_body_bytes=args.max_body_bytes,
-                        timeout=args.timeout, max_batch_wait_ms=args.max_batch_wait_ms)
+                        timeout=args.timeout, max_batch_wait_ms=args.max_batch_wait_ms, prediction_log=prediction_log)
     os.environ[SETTINGS_ENV] = settings.to_env()
     metrics_dir = None
     if args.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         metrics_dir = tempfile.mkdtemp(prefix="mlcd-metrics-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    logging = "off" if prediction_log is None else (f"to {prediction_log.path} "
+                                                     f"(sample rate {prediction_log.sample_rate:g})")
     get_output().info(f"mlcd serve: {config.model.name} from {model} on http://{chosen['host']}:{chosen['port']} "
-                      f"({args.workers} worker(s)); ready once the model is loaded and verified")
+                      f"({args.workers} worker(s)); ready once the model is loaded and verified; "
+                      f"prediction log {logging}")
     try:
         uvicorn.run("mlcd.serving.app:app_from_environment", factory=True, host=chosen["host"], port=chosen["port"],
                     workers=args.workers, loop="auto", http="auto", lifespan="on", access_log=False,

@@ -246,6 +246,18 @@ class EffectFloors:
 
 
 @dataclass(frozen=True)
+class PredictionLogConfig:
+    """What `mlcd serve` logs; off while ``path`` is None."""
+
+    path: str | None = None
+    sample_rate: float = 1.0
+    rotate_mb: float = 64
+    rotate_minutes: float = 60
+    compress: bool = False
+    max_queue: int = 10_000
+
+
+@dataclass(frozen=True)
 class MonitoringConfig:
     logs: str | None = None
     window: str | None = None
@@ -254,6 +266,7 @@ class MonitoringConfig:
     min_rows: int = 500
     bins: int = 10
     max_violation_rate: float = 0.01
+    prediction_log: PredictionLogConfig = field(default_factory=PredictionLogConfig)
 
 
 @dataclass(frozen=True)
@@ -360,5 +373,6 @@ def build_config(raw: dict[str, Any], root: Path, source: str) -> Config:
 
 
 def build_monitoring(raw: dict[str, Any]) -> MonitoringConfig:
-    rest = {k: v for k, v in raw.items() if k != "min_effect"}
-    return MonitoringConfig(**rest, min_effect=EffectFloors(**raw.get("min_effect", {})))
+    rest = {k: v for k, v in raw.items() if k not in ("min_effect", "prediction_log")}
+    return MonitoringConfig(**rest, min_effect=EffectFloors(**raw.get("min_effect", {})),
+                            prediction_log=PredictionLogConfig(**raw.get("prediction_log", {})))

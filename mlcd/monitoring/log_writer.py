@@ -8,14 +8,16 @@ opened; ``n`` tells apart files opened in the same second.
 The request path only calls :meth:`PredictionLogWriter.log`, which never blocks and never raises: a full
 queue drops the row and counts it. Everything slow (serialising, compressing, writing, rotating) happens
 on the writer's own thread. Create the writer in the process that serves (after a fork), one per process.
+
+The destination is a local directory, or an fsspec URL (``s3://bucket/logs``, ``memory://logs``) written
+through: each file is uploaded as the object store's client buffers it, and completed when it rotates
+or the writer closes. Local directories need no fsspec (a serving image does not carry it).
 """
 
 from __future__ import annotations
 
 import gzip
-import json
 import logging
-import math
 import queue
 import random
 import re
@@ -27,6 +29,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
+
+import orjson
 
 __all__ = [
     "FILE_NAME",
@@ -125,8 +129,8 @@ class PredictionLogWriter:
             raise ValueError(f"sample_rate must be between 0 and 1, not {sample_rate}")
         if max_queue < 1 or batch_rows < 1 or rotate_bytes < 1 or rotate_seconds <= 0:
             raise ValueError("max_queue, batch_rows, rotate_bytes and rotate_seconds must be positive")
-        self.directory = Path(directory)
-        self.directory.mkdir(parents=True, exist_ok=True)
+        self.directory = str(directory)
+        self._fs, self._root = _destination(self.directory)
         self.batch_rows = batch_rows
         self.rotate_bytes = rotate_bytes
         self.rotate_seconds = rotate_seconds
@@ -150,21 +154,38 @@ class PredictionLogWriter:
 
     def log(self, row: Mapping[str, Any]) -> bool:
         """Queue a row; False when it was sampled out or dropped. Never blocks, never raises."""
-        outcome = "queued"
-        if self._closed.is_set():
-            outcome = "dropped"
-        elif self.sample_rate < 1.0 and self._random.random() >= self.sample_rate:
-            outcome = "sampled_out"
-        else:
+        return self.log_rows(1, lambda _: row) == 1
+
+    def log_rows(self, count: int, build: Callable[[int], Mapping[str, Any]]) -> int:
+        """Submit ``count`` rows, building row ``i`` with ``build(i)`` only when it is sampled in; returns how
+        many were queued. Never blocks, never raises: a row ``build`` fails on is counted as failed."""
+        queued = sampled_out = dropped = failed = 0
+        closed = self._closed.is_set()
+        rate = self.sample_rate
+        for index in range(count):
+            if closed:
+                dropped += 1
+                continue
+            if rate < 1.0 and self._random.random() >= rate:
+                sampled_out += 1
+                continue
+            try:
+                row = build(index)
+            except Exception:  # a bug in the caller's row must never fail its request
+                failed += 1
+                continue
             try:
                 self._queue.put_nowait(row)
+                queued += 1
             except queue.Full:
-                outcome = "dropped"
+                dropped += 1
         with self._lock:
-            self._counts["submitted"] += 1
-            if outcome != "queued":
-                self._counts[outcome] += 1
-        return outcome == "queued"
+            counts = self._counts
+            counts["submitted"] += count
+            counts["sampled_out"] += sampled_out
+            counts["dropped"] += dropped
+            counts["failed"] += failed
+        return queued
 
     def stats(self) -> WriterStats:
         with self._lock:
@@ -217,7 +238,7 @@ class PredictionLogWriter:
                 lines.append(line)
         if not lines:
             return
-        payload = "".join(lines).encode("utf-8")
+        payload = b"".join(lines)
         if self.compress:
             payload = gzip.compress(payload)  # one gzip member per batch: the file is readable while it grows
         try:
@@ -240,10 +261,10 @@ class PredictionLogWriter:
         now = self._clock()
         opened = datetime.fromtimestamp(now, timezone.utc)
         while True:
-            path = self.directory / log_file_name(opened, self._sequence, self.compress)
+            name = log_file_name(opened, self._sequence, self.compress)
             self._sequence += 1
             try:
-                self._file = path.open("xb")
+                self._file = self._open_new(name)
                 break
             except FileExistsError:  # another process, or an earlier writer, opened it in the same second
                 continue
@@ -251,6 +272,15 @@ class PredictionLogWriter:
         self._file_bytes = 0
         self._count("files", 1)
         return self._file
+
+    def _open_new(self, name: str) -> IO[bytes]:
+        if self._fs is None:
+            return (Path(self._root) / name).open("xb")
+        path = f"{self._root}/{name}"
+        if self._fs.exists(path):  # object stores have no exclusive create: the check is the best they allow
+            raise FileExistsError(path)
+        handle: IO[bytes] = self._fs.open(path, "wb")
+        return handle
 
     def _close_file(self) -> None:
         if self._file is None:
@@ -266,23 +296,30 @@ class PredictionLogWriter:
             self._counts[name] += amount
 
 
-def _serialise(row: Mapping[str, Any]) -> str | None:
-    """One JSON line; non-finite numbers become null (JSON has no NaN); None if the row cannot be serialised."""
+def _serialise(row: Mapping[str, Any]) -> bytes | None:
+    """One JSON line; non-finite numbers become null (JSON has no NaN); None if the row cannot be serialised.
+
+    orjson writes NumPy scalars and turns NaN and infinities into null itself; datetimes go through
+    :func:`_plain` so they are written as ``ts`` is."""
     try:
-        return json.dumps(row, separators=(",", ":"), allow_nan=False, default=_plain) + "\n"
-    except ValueError:
-        cleaned = {key: _finite(value) for key, value in row.items()}
-        try:
-            return json.dumps(cleaned, separators=(",", ":"), allow_nan=False, default=_plain) + "\n"
-        except (TypeError, ValueError):
-            return None
-    except TypeError:
+        return orjson.dumps(row, default=_plain, option=_ORJSON) + b"\n"
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
         return None
 
 
-def _finite(value: Any) -> Any:
-    value = _scalar(value)
-    return None if isinstance(value, float) and not math.isfinite(value) else value
+_ORJSON = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_PASSTHROUGH_DATETIME
+
+
+def _destination(location: str) -> tuple[Any, str]:
+    """(None, directory) for a local directory, made if missing; (filesystem, path) for an fsspec URL."""
+    if "://" not in location:
+        Path(location).mkdir(parents=True, exist_ok=True)
+        return None, location
+    from fsspec.core import url_to_fs
+
+    fs, path = url_to_fs(location)
+    fs.makedirs(path, exist_ok=True)
+    return fs, str(path).rstrip("/")
 
 
 def _scalar(value: Any) -> Any:

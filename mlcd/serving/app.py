@@ -8,11 +8,16 @@ so an orchestrator shows the failure instead of restarting a process that dies.
 Checks on a scoring request, in order: model name (404), readiness (503), ``Content-Type`` (415), size
 from ``Content-Length`` and while reading (413), JSON (400), protocol shape (400), data contract (422).
 A request waits at most ``--timeout`` seconds for its prediction (queue and scoring), then gets 503.
+
+Every request that reaches the contract checks is counted per feature (nulls, out-of-contract values) for
+``/metrics``. With a prediction log configured, each worker makes its own writer when it starts and closes
+it (writing what is queued) when it stops; scored rows are sampled into it without waiting.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -35,14 +40,23 @@ from mlcd.errors import MlcdError
 from mlcd.serving.batching import Batcher, Scored
 from mlcd.serving.metrics import CONTENT_TYPE, Metrics, endpoint_of
 from mlcd.serving.openapi import openapi_document
+from mlcd.serving.prediction_log import LogSettings, PredictionLogger
 from mlcd.serving.predictor import Predictor, limit_threads, load_verified
-from mlcd.serving.protocol import Batch, RequestError, infer_response, parse_infer, parse_invocations
-from mlcd.serving.validation import InputSchema
+from mlcd.serving.protocol import (
+    Batch,
+    ContractError,
+    RequestError,
+    infer_response,
+    parse_infer,
+    parse_invocations,
+)
+from mlcd.serving.validation import InputSchema, tally_features
 
 __all__ = ["SETTINGS_ENV", "Settings", "app_from_environment", "create_app"]
 
 SETTINGS_ENV = "MLCD_SERVE_SETTINGS"
 MAX_BATCH_ROWS = 512
+LOG_STATS_SECONDS = 2.0  # how often a worker copies its log writer's counts into the metrics
 log = logging.getLogger("mlcd.serve")
 
 Scope = MutableMapping[str, Any]
@@ -59,13 +73,16 @@ class Settings:
     max_body_bytes: int = 1 << 20
     timeout: float = 30.0
     max_batch_wait_ms: float = 2.0
+    prediction_log: LogSettings | None = None
 
     def to_env(self) -> str:
         return json.dumps(asdict(self))
 
     @classmethod
     def from_env(cls, text: str) -> Settings:
-        return cls(**json.loads(text))
+        values = json.loads(text)
+        log_settings = values.pop("prediction_log", None)
+        return cls(**values, prediction_log=None if log_settings is None else LogSettings(**log_settings))
 
 
 class _State:
@@ -113,9 +130,10 @@ class Server:
         self.model_name = config.model.name
         self.schema = InputSchema.from_contract(config.contract)
         self.state = _State()
-        self.metrics = Metrics()
+        self.metrics = Metrics(self.schema.names)
         self.openapi = orjson.dumps(openapi_document(self.model_name, self.schema))
         self.batcher: Batcher | None = None
+        self.logger: PredictionLogger | None = None
 
     # --- model --------------------------------------------------------------------------------------
 
@@ -150,7 +168,38 @@ class Server:
     def _predict(self, columns: dict[str, list[Any]], proba: bool) -> Any:
         predictor = self.state.predictor
         assert predictor is not None
-        return predictor.predict(columns, proba)
+        started = time.perf_counter()
+        try:
+            return predictor.predict(columns, proba)
+        finally:
+            self.metrics.inference.observe(time.perf_counter() - started)
+
+    # --- prediction log -----------------------------------------------------------------------------
+
+    def _start_log(self) -> None:
+        settings = self.settings.prediction_log
+        if settings is None:
+            return
+        try:
+            self.logger = PredictionLogger(settings, self.model_name)
+        except Exception as exc:  # checked writable by `mlcd serve` before the workers started; serve regardless
+            log.error("prediction log off in worker %d: cannot write to %s: %s", os.getpid(), settings.path, exc)
+            return
+        self.metrics.logging_on()
+        log.info("prediction log: %s (sample rate %g)", settings.path, settings.sample_rate)
+
+    async def _copy_log_stats(self) -> None:
+        while self.logger is not None:
+            self.metrics.log_stats(self.logger.stats())
+            await asyncio.sleep(LOG_STATS_SECONDS)
+
+    async def _stop_log(self) -> None:
+        logger = self.logger
+        if logger is None:
+            return
+        await asyncio.get_running_loop().run_in_executor(None, logger.close)
+        self.metrics.log_stats(logger.stats())
+        self.logger = None
 
     @asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
@@ -160,12 +209,18 @@ class Server:
                                max_rows=MAX_BATCH_ROWS, thread_setup=limit_threads,
                                on_batch=self.metrics.batch_rows.observe)
         self.batcher.start()
+        self._start_log()
+        copying = asyncio.get_running_loop().create_task(self._copy_log_stats())
         loading = asyncio.get_running_loop().run_in_executor(None, self.load)
         try:
             yield
         finally:
             await self.batcher.stop()
             loading.cancel()
+            copying.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await copying
+            await self._stop_log()
 
     # --- endpoints ----------------------------------------------------------------------------------
 
@@ -214,7 +269,12 @@ class Server:
         batcher = self.batcher
         assert batcher is not None
         with batcher.arriving():
-            batch = parse(await _read_json(request, self.settings.max_body_bytes), self.schema)
+            try:
+                batch = parse(await _read_json(request, self.settings.max_body_bytes), self.schema)
+            except ContractError as exc:
+                self.metrics.checked(tally_features(self.schema, exc.columns, exc.rows, valid=False), exc.rows)
+                raise
+        self.metrics.checked(tally_features(self.schema, batch.columns, batch.rows, valid=True), batch.rows)
         wanted = proba and "predict_proba" in batch.outputs
         try:
             scored = await batcher.submit(batch.columns, batch.rows, wanted, self.settings.timeout)
@@ -222,6 +282,10 @@ class Server:
             raise RequestError(503, f"the prediction did not finish within {self.settings.timeout:g} s "
                                     "(--timeout): the server is overloaded") from None
         self.metrics.predicted(scored.labels, self._classifies())
+        if self.logger is not None:
+            classes = self.state.predictor.classes if self.state.predictor is not None else None
+            self.logger.log(version=self.state.version, request_id=batch.id, columns=batch.columns, rows=batch.rows,
+                            labels=scored.labels, proba=scored.proba, classes=classes)
         return batch, scored
 
     def _classifies(self) -> bool:
@@ -247,6 +311,8 @@ class Server:
         return Response(self.openapi, media_type="application/json")
 
     async def metrics_text(self, request: Request) -> Response:
+        if self.logger is not None:
+            self.metrics.log_stats(self.logger.stats())
         return Response(self.metrics.render(), headers={"Content-Type": CONTENT_TYPE})
 
 

@@ -10,17 +10,27 @@ from __future__ import annotations
 
 import os
 from collections import Counter as Tally
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
+from prometheus_client.core import GaugeMetricFamily, Metric
 
-__all__ = ["CONTENT_TYPE", "LATENCY_BUCKETS", "Metrics", "endpoint_of"]
+from mlcd.monitoring.log_writer import WriterStats
+from mlcd.serving.validation import FeatureTally
+
+__all__ = ["CONTENT_TYPE", "LATENCY_BUCKETS", "LOG_OUTCOMES", "Metrics", "endpoint_of", "feature_rates"]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 _MULTIPROCESS = "PROMETHEUS_MULTIPROC_DIR"
+LOG_OUTCOMES = ("written", "sampled_out", "dropped", "failed")
+_RATES = (("mlcd_feature_nulls", "mlcd_feature_null_rate",
+           "Share of rows with a missing value in this feature, since the server started (all workers)"),
+          ("mlcd_feature_out_of_contract", "mlcd_feature_out_of_contract_rate",
+           "Share of rows whose value in this feature breaks the data contract, since the server started "
+           "(all workers)"))
 
 
 def endpoint_of(path: str) -> str:
@@ -38,8 +48,49 @@ def endpoint_of(path: str) -> str:
     return "other"
 
 
+def feature_rates(families: Iterable[Metric]) -> list[GaugeMetricFamily]:
+    """Per-feature null and out-of-contract rates: each feature's counter over ``mlcd_input_rows_total``.
+
+    Derived when ``/metrics`` is rendered, from the counters as collected (added up over the workers), so a
+    rate is never the average of the workers' rates. Rates over a recent window are PromQL's business:
+    ``rate(mlcd_feature_nulls_total[15m]) / ignoring(feature) group_left rate(mlcd_input_rows_total[15m])``.
+    """
+    totals: dict[str, dict[str, float]] = {}
+    rows = 0.0
+    for family in families:
+        for sample in family.samples:
+            if sample.name == "mlcd_input_rows_total":
+                rows += sample.value
+            elif sample.name.endswith("_total") and "feature" in sample.labels:
+                by_feature = totals.setdefault(sample.name[:-len("_total")], {})
+                feature = sample.labels["feature"]
+                by_feature[feature] = by_feature.get(feature, 0.0) + sample.value
+    gauges = []
+    for counter, name, help_text in _RATES:
+        gauge = GaugeMetricFamily(name, help_text, labels=["feature"])
+        for feature, count in totals.get(counter, {}).items():
+            gauge.add_metric([feature], count / rows if rows else 0.0)
+        gauges.append(gauge)
+    return gauges
+
+
+class _WithRates:
+    """A collector: everything ``source`` collects, and the rates derived from it."""
+
+    def __init__(self, source: Any) -> None:
+        self.source = source
+
+    def describe(self) -> list[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        families = list(self.source.collect())
+        yield from families
+        yield from feature_rates(families)
+
+
 class Metrics:
-    def __init__(self) -> None:
+    def __init__(self, features: Sequence[str] = ()) -> None:
         self.multiprocess = bool(os.environ.get(_MULTIPROCESS))
         self.registry = CollectorRegistry(auto_describe=True)
         registry = None if self.multiprocess else self.registry
@@ -56,6 +107,28 @@ class Metrics:
                                 ["name", "version", "sha256"], registry=registry, multiprocess_mode="max")
         self.ready = Gauge("mlcd_model_ready", "1 when the model is loaded and verified, else 0",
                            registry=registry, multiprocess_mode="min")
+        self.inference = Histogram("mlcd_inference_duration_seconds",
+                                   "Time of one predict call on a micro-batch (the model alone, no HTTP)",
+                                   buckets=LATENCY_BUCKETS, registry=registry)
+        self.input_rows = Counter("mlcd_input_rows", "Rows checked against the data contract, accepted or refused",
+                                  registry=registry)
+        self.nulls = Counter("mlcd_feature_nulls", "Missing values, by feature", ["feature"], registry=registry)
+        self.out_of_contract = Counter("mlcd_feature_out_of_contract",
+                                       "Values that break the data contract (refused with 422), by feature",
+                                       ["feature"], registry=registry)
+        self.log_rows = Counter("mlcd_prediction_log_rows", "Rows given to the prediction log, by outcome",
+                                ["outcome"], registry=registry)
+        self.log_files = Counter("mlcd_prediction_log_files", "Prediction log files opened (one per rotation)",
+                                 registry=registry)
+        self.log_queued = Gauge("mlcd_prediction_log_queued", "Rows waiting for the prediction log's writer",
+                                registry=registry, multiprocess_mode="livesum")
+        for feature in features:  # every series exists from the start, so an alert rule sees zeros, not gaps
+            self.nulls.labels(feature)
+            self.out_of_contract.labels(feature)
+        self._logged = WriterStats(0, 0, 0, 0, 0, 0)
+        self._render = CollectorRegistry(auto_describe=False)
+        if not self.multiprocess:
+            self._render.register(_WithRates(self.registry))
 
     def observe(self, endpoint: str, status: int, seconds: float) -> None:
         self.requests.labels(endpoint, str(status)).inc()
@@ -68,9 +141,34 @@ class Metrics:
             for label, count in counts.items():
                 self.predictions.labels(str(label)).inc(count)
 
+    def checked(self, tallies: Iterable[FeatureTally], rows: int) -> None:
+        """Count a request's rows and, per feature, its nulls and out-of-contract values."""
+        self.input_rows.inc(rows)
+        for tally in tallies:
+            if tally.nulls:
+                self.nulls.labels(tally.feature).inc(tally.nulls)
+            if tally.out_of_contract:
+                self.out_of_contract.labels(tally.feature).inc(tally.out_of_contract)
+
+    def logging_on(self) -> None:
+        for outcome in LOG_OUTCOMES:
+            self.log_rows.labels(outcome)
+
+    def log_stats(self, stats: WriterStats) -> None:
+        """Bring the prediction log's counters up to the writer's ``stats`` (call from one thread only)."""
+        last = self._logged
+        for outcome in LOG_OUTCOMES:
+            added = getattr(stats, outcome) - getattr(last, outcome)
+            if added > 0:
+                self.log_rows.labels(outcome).inc(added)
+        if stats.files > last.files:
+            self.log_files.inc(stats.files - last.files)
+        self.log_queued.set(stats.queued)
+        self._logged = stats
+
     def render(self) -> bytes:
         if self.multiprocess:
-            registry = CollectorRegistry()
-            multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+            registry = CollectorRegistry(auto_describe=False)
+            registry.register(_WithRates(multiprocess.MultiProcessCollector(None)))  # type: ignore[no-untyped-call]
             return generate_latest(registry)
-        return generate_latest(self.registry)
+        return generate_latest(self._render)

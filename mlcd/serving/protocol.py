@@ -25,7 +25,7 @@ from mlcd.serving.validation import (
     name_list,
 )
 
-__all__ = ["MLFLOW_FORMATS", "OIP_DATATYPES", "OUTPUTS", "Batch", "RequestError", "infer_response",
+__all__ = ["MLFLOW_FORMATS", "OIP_DATATYPES", "OUTPUTS", "Batch", "ContractError", "RequestError", "infer_response",
            "parse_infer", "parse_invocations"]
 
 OIP_DATATYPES = frozenset({"BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64",
@@ -51,6 +51,15 @@ class RequestError(Exception):
         return body
 
 
+class ContractError(RequestError):
+    """422: rows that follow the protocol but break the contract; keeps them so the server can count what broke."""
+
+    def __init__(self, message: str, details: Sequence[str], columns: dict[str, list[Any]], rows: int) -> None:
+        super().__init__(422, message, details)
+        self.columns = columns
+        self.rows = rows
+
+
 @dataclass(frozen=True)
 class Batch:
     """Validated rows, column by column (feature name → values, ``None`` for missing)."""
@@ -72,7 +81,7 @@ def validated(schema: InputSchema, columns: dict[str, list[Any]], rows: int, *, 
     problems = check_columns(schema, columns, limit=MAX_PROBLEMS)
     if problems:
         extra = " (and more)" if len(problems) >= MAX_PROBLEMS else ""
-        raise RequestError(422, problems[0] + extra, problems)
+        raise ContractError(problems[0] + extra, problems, columns, rows)
     return Batch({spec.name: columns[spec.name] for spec in schema.features}, rows, id, outputs)
 
 

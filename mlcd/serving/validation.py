@@ -25,8 +25,8 @@ from typing import Any, Literal
 
 from mlcd.config.model import ColumnSpec, Contract
 
-__all__ = ["MAX_PROBLEMS", "Datatype", "InputSchema", "check_columns", "column_problems", "datatype_of", "describe",
-           "name_list"]
+__all__ = ["MAX_PROBLEMS", "Datatype", "FeatureTally", "InputSchema", "check_columns", "column_problems",
+           "datatype_of", "describe", "name_list", "tally_features"]
 
 Datatype = Literal["BYTES", "FP64", "INT64", "BOOL"]
 MAX_PROBLEMS = 10
@@ -195,3 +195,35 @@ def check_columns(schema: InputSchema, columns: Mapping[str, Sequence[Any]], fir
             break
     return problems
 
+
+
+@dataclass(frozen=True)
+class FeatureTally:
+    """One feature column of a request: its missing values, and its values that break the contract (a missing
+    value where the column is not nullable counts as both)."""
+
+    feature: str
+    nulls: int
+    out_of_contract: int
+
+
+def tally_features(schema: InputSchema, columns: Mapping[str, Sequence[Any]], rows: int, *,
+                   valid: bool) -> list[FeatureTally]:
+    """Nulls and out-of-contract values per feature over a request's ``rows`` rows.
+
+    ``valid`` columns passed :func:`check_columns`, so only their nulls need counting (the request path's
+    case, kept cheap). A feature column missing from a refused request is out of contract in every row.
+    """
+    tallies = []
+    for spec in schema.features:
+        values = columns.get(spec.name)
+        if values is None:
+            tallies.append(FeatureTally(spec.name, 0, 0 if valid else rows))
+            continue
+        nulls = values.count(None) if spec.nullable or not valid else 0
+        if valid:
+            tallies.append(FeatureTally(spec.name, nulls, 0))
+            continue
+        broken = sum(1 for value in values if value is not None and _value_problem(value, spec) is not None)
+        tallies.append(FeatureTally(spec.name, nulls, broken + (0 if spec.nullable else nulls)))
+    return tallies
