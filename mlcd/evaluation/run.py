@@ -13,7 +13,7 @@ from mlcd.config import Config
 from mlcd.errors import ConfigError, InputError, ModelError
 from mlcd.evaluation.gates import GateResult, apply_gates, passed
 from mlcd.evaluation.metrics import Predictions, compute_metrics
-from mlcd.evaluation.slices import largest_gap, slice_gaps, slice_metrics
+from mlcd.evaluation.slices import between_groups, largest_gap, slice_gaps, slice_metrics
 from mlcd.model import load_model
 
 
@@ -124,7 +124,6 @@ def render_markdown(evaluation: Evaluation, directions: dict[str, str]) -> str:
     for column, per_metric in evaluation.gaps.items():
         for metric, gap in per_metric.items():
             lines.append("")
-            lines.append(f"Largest {metric} gap in `{column}`: {gap['gap']:.4f} "
-                         f"({gap['highest']} vs {gap['lowest']}).")
+            lines.append(f"Largest {metric} gap in `{column}`: {gap['gap']:.4f} ({between_groups(gap)}).")
             break
     return "\n".join(lines) + "\n"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -49,6 +49,13 @@ def slice_gaps(
             low = min(scored, key=lambda g: scored[g])
             gaps[column][metric] = {"gap": round(scored[high] - scored[low], 6), "highest": high, "lowest": low}
     return gaps
+
+
+def between_groups(gap: Mapping[str, Any]) -> str:
+    """Which groups a gap lies between, in words: "male vs female", or that every group scores the same."""
+    if gap["gap"] == 0:
+        return "every group scores the same"
+    return f"{gap['highest']} vs {gap['lowest']}"
 
 
 def largest_gap(gaps: dict[str, dict[str, Any]], metric: str) -> tuple[str, float] | None:

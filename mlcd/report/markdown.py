@@ -12,6 +12,7 @@ from typing import Any
 from mlcd.compare.run import Comparison
 from mlcd.compare.snapshot import Snapshot
 from mlcd.evaluation.gates import ARROW
+from mlcd.evaluation.slices import between_groups
 from mlcd.report.fit import COMMENT_LIMIT, RESERVED, fit_sections
 
 MAX_TABLE_ROWS = 40
@@ -150,8 +151,7 @@ def slices_section(comparison: Comparison) -> list[str]:
     lines = ["### Slices", ""]
     for column, per_metric in gaps.items():
         for metric, gap in per_metric.items():
-            lines.append(f"- `{column}`: largest {metric} gap {gap['gap']:.4f} "
-                         f"({gap['highest']} vs {gap['lowest']})")
+            lines.append(f"- `{column}`: largest {metric} gap {gap['gap']:.4f} ({between_groups(gap)})")
     lines.append("")
     metrics = list(comparison.directions)
     for column, groups in slices.items():

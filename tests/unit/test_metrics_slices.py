@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from mlcd.evaluation.metrics import Predictions, compute_metrics
-from mlcd.evaluation.slices import MISSING_GROUP, largest_gap, slice_gaps, slice_metrics
+from mlcd.evaluation.slices import MISSING_GROUP, between_groups, largest_gap, slice_gaps, slice_metrics
 
 
 def make_predictions() -> Predictions:
@@ -47,3 +47,11 @@ def test_slices_group_missing_values_and_find_the_largest_gap() -> None:
     assert gaps["sex"]["accuracy"]["gap"] == pytest.approx(1 / 6, abs=1e-5)
     assert largest_gap(gaps, "accuracy") == ("sex", gaps["sex"]["accuracy"]["gap"])
     assert largest_gap(gaps, "f1_macro") is None
+
+
+def test_a_gap_names_its_groups_unless_every_group_scores_the_same() -> None:
+    per_slice = {"sex": {"female": {"accuracy": 1.0}, "male": {"accuracy": 0.9}},
+                 "island": {"Biscoe": {"accuracy": 1.0}, "Dream": {"accuracy": 1.0}}}
+    gaps = slice_gaps(per_slice, ["accuracy"])
+    assert between_groups(gaps["sex"]["accuracy"]) == "female vs male"
+    assert between_groups(gaps["island"]["accuracy"]) == "every group scores the same"
