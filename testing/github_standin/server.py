@@ -883,7 +883,7 @@ def _issue_json(request: Request, repo: Repository, number: int) -> dict[str, An
         "created_at": stored["created_at"], "updated_at": stored["updated_at"], "closed_by": None,
         "author_association": "NONE", "performed_via_github_app": None,
     })
-    for key in ("pull_request", "closed_by", "pinned_comment"):
+    for key in ("pull_request", "closed_by", "pinned_comment", "state_reason"):
         if issue.get(key) is None:
             issue.pop(key, None)
     return dict(issue)
