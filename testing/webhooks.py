@@ -139,3 +139,17 @@ def workflow_dispatch(full_name: str, workflow: str, *, ref: str = "refs/heads/m
     if "organization" in event:
         event["organization"]["login"] = full_name.split("/")[0]
     return validated(event, "workflow_dispatch$event")
+
+
+def workflow_dispatch(full_name: str, *, workflow: str, ref: str = "refs/heads/main",
+                      inputs: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A ``workflow_dispatch`` event: ``workflow`` (its path, .github/workflows/NAME) started on ``ref``."""
+    event = copy.deepcopy(_examples()["workflow_dispatch"][0])
+    repo = _repository(event["repository"], full_name)
+    repo.update({"is_template": False, "web_commit_signoff_required": False, "topics": [], "visibility": "public",
+                 "custom_properties": {}})
+    event["repository"] = repo
+    if "organization" in event:
+        event["organization"]["login"] = full_name.split("/")[0]
+    event.update(ref=ref, workflow=workflow, inputs=dict(inputs or {}))
+    return validated(event, "workflow_dispatch$event")
