@@ -33,7 +33,8 @@ def run(args: argparse.Namespace) -> int:
         for path in paths:
             out.info(f"  {verb:<9} {path.relative_to(root)}")
     if training is not None:
-        training = replace(training, choose_remote=_setup_dvc(root))
+        choose_remote, changed = _setup_dvc(root)
+        training = replace(training, choose_remote=choose_remote, changed_repository=changed)
     if training is not None and training.kept_requirements:
         out.info(f"  {'kept':<9} requirements.txt")
     for path in result.conflicts:
@@ -62,6 +63,7 @@ def _relative(root: Path, name: str, option: str) -> str:
 def _training(root: Path, script: str, data: str, label: str) -> tuple[TrainingSetup, dict[str, str]]:
     from mlcd.scaffold import pipeline
 
+    pipeline.require_git_root(root)
     script_path = Path(script)
     if not script_path.is_file():
         raise InputError(f"--train {script}: no such file", fix="give the path of your training script")
@@ -81,8 +83,8 @@ def _training(root: Path, script: str, data: str, label: str) -> tuple[TrainingS
     return training, extra
 
 
-def _setup_dvc(root: Path) -> bool:
-    """DVC initialised with a default remote, the .gitignore lines; True when the user must pick a remote."""
+def _setup_dvc(root: Path) -> tuple[bool, bool]:
+    """DVC initialised with a default remote, the .gitignore lines: (the user must pick a remote, any changed)."""
     from mlcd.scaffold import pipeline
 
     out = get_output()
@@ -95,7 +97,7 @@ def _setup_dvc(root: Path) -> bool:
     added = pipeline.add_gitignore_lines(root)
     if added:
         out.info(f"  {'added':<9} {len(added)} line(s) to .gitignore")
-    return setup.remote_missing
+    return setup.remote_missing, bool(setup.initialised or setup.remote_added or added)
 
 
 def _inferred_config(root: Path, data: str, label: str, *, pipeline: bool) -> str:

@@ -161,6 +161,7 @@ class TrainingSetup:
     unresolved_imports: list[str] = field(default_factory=list)
     kept_requirements: bool = False  # requirements.txt was there: the user's, left as it is
     choose_remote: bool = False  # DVC remotes exist, none is the default
+    changed_repository: bool = False  # DVC initialised, a remote added or .gitignore lines added
 
 
 def next_steps(root: Path, result: InitResult, has_config: bool, training: TrainingSetup | None = None) -> list[str]:
@@ -180,7 +181,7 @@ def next_steps(root: Path, result: InitResult, has_config: bool, training: Train
         if training.choose_remote:
             steps.append("choose the DVC remote the workflows push to: dvc remote default NAME")
     steps.append("check the config: mlcd config validate")
-    if training is not None:
+    if training is not None and (written or training.changed_repository):
         added = [*written, ".dvc", ".dvcignore", ".gitignore", training.data_path, training.script]
         steps.append(f"review and commit: git add {' '.join(dict.fromkeys(added))} && git commit -m 'Add mlcd'")
     elif written:

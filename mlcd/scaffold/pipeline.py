@@ -204,12 +204,16 @@ class DvcSetup:
     remote_missing: bool = False  # remotes exist, none is the default: the user picks one
 
 
-def setup_dvc(root: Path) -> DvcSetup:
-    """``dvc init`` where there is no .dvc/, and the local default remote where there is no remote."""
-    result = DvcSetup()
+def require_git_root(root: Path) -> None:
     if not (root / ".git").exists():
         raise UsageError(f"{root} is not the root of a git repository, which DVC and the workflows need",
                          fix="run `git init` (or change to the repository's root) first")
+
+
+def setup_dvc(root: Path) -> DvcSetup:
+    """``dvc init`` where there is no .dvc/, and the local default remote where there is no remote."""
+    require_git_root(root)
+    result = DvcSetup()
     if not (root / ".dvc").is_dir():
         _dvc(root, "init", "--quiet")
         result.initialised = True
