@@ -85,7 +85,7 @@ def test_imports_become_pinned_requirements_without_stdlib_or_local_modules() ->
                                  f"skops=={metadata.version('skops')}"]
     assert requirements.unresolved == ["nosuchmodule"]
     assert "# nosuchmodule: imported by train.py" in requirements.text("train.py")
-    with pytest.raises(UsageError, match="train.py:1"):
+    with pytest.raises(UsageError, match=r"train\.py:1"):
         pipeline.imported_modules("def (:\n", "train.py")
 
 
