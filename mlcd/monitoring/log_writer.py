@@ -122,6 +122,7 @@ class PredictionLogWriter:
         sample_rate: float = 1.0,
         compress: bool = False,
         poll_seconds: float = 0.5,
+        linger_seconds: float = 0.1,
         clock: Callable[[], float] = time.time,
         seed: int | None = None,
     ) -> None:
@@ -137,6 +138,7 @@ class PredictionLogWriter:
         self.sample_rate = sample_rate
         self.compress = compress
         self.poll_seconds = poll_seconds
+        self.linger_seconds = linger_seconds
         self._clock = clock
         self._random = random.Random(seed)
         self._queue: queue.Queue[Mapping[str, Any]] = queue.Queue(max_queue)
@@ -210,6 +212,10 @@ class PredictionLogWriter:
             batch = self._take()
             if batch:
                 self._write(batch)
+                if len(batch) < self.batch_rows:
+                    # let rows gather: one wake-up and one write per linger, not per row (a thread woken for
+                    # every row costs a serving process more than writing the row does)
+                    self._closed.wait(self.linger_seconds)
             if self._file is not None and self._clock() - self._file_opened >= self.rotate_seconds:
                 self._close_file()
             if self._closed.is_set() and self._queue.empty():

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -148,15 +149,33 @@ class PredictionLogger:
                                           sample_rate=settings.sample_rate, compress=settings.compress)
         self._prefix = uuid.uuid4().hex[:8]
         self._requests = 0
+        self._second = -1
+        self._stamp = ""
+        self._keys: dict[tuple[Any, ...], list[str]] = {}
+
+    def _ts(self) -> str:
+        """:func:`format_ts` of now; the date and time are formatted once a second, the microseconds each call."""
+        now = time.time()
+        second = int(now)
+        if second != self._second:
+            self._second = second
+            self._stamp = format_ts(datetime.fromtimestamp(second, timezone.utc))[:-7]  # up to the dot
+        return f"{self._stamp}{int((now - second) * 1e6):06d}Z"
+
+    def _proba_keys(self, classes: Sequence[Any]) -> list[str]:
+        key = tuple(classes)
+        if key not in self._keys:
+            self._keys[key] = [f"{PROBA_PREFIX}{c}" for c in classes]
+        return self._keys[key]
 
     def log(self, *, version: str, request_id: str | None, columns: Mapping[str, Sequence[Any]], rows: int,
             labels: Sequence[Any], proba: Any | None = None, classes: Sequence[Any] | None = None) -> int:
         """Submit a scored request's rows (``proba`` an (n, k) array or None); returns how many were queued."""
         self._requests += 1
-        head = {"ts": format_ts(datetime.now(timezone.utc)), "model": self.model, "model_version": version,
+        head = {"ts": self._ts(), "model": self.model, "model_version": version,
                 "request_id": request_id or f"{self._prefix}-{self._requests}"}
         items = list(columns.items())
-        keys = [f"{PROBA_PREFIX}{c}" for c in classes] if proba is not None and classes is not None else []
+        keys = self._proba_keys(classes) if proba is not None and classes is not None else []
         probabilities = proba.tolist() if keys and proba is not None else None
 
         def build(index: int) -> dict[str, Any]:

@@ -209,7 +209,8 @@ class FeatureTally:
 
 def tally_features(schema: InputSchema, columns: Mapping[str, Sequence[Any]], rows: int, *,
                    valid: bool) -> list[FeatureTally]:
-    """Nulls and out-of-contract values per feature over a request's ``rows`` rows.
+    """Nulls and out-of-contract values per feature over a request's ``rows`` rows; features with neither are
+    left out.
 
     ``valid`` columns passed :func:`check_columns`, so only their nulls need counting (the request path's
     case, kept cheap). A feature column missing from a refused request is out of contract in every row.
@@ -217,13 +218,17 @@ def tally_features(schema: InputSchema, columns: Mapping[str, Sequence[Any]], ro
     tallies = []
     for spec in schema.features:
         values = columns.get(spec.name)
-        if values is None:
-            tallies.append(FeatureTally(spec.name, 0, 0 if valid else rows))
-            continue
-        nulls = values.count(None) if spec.nullable or not valid else 0
         if valid:
-            tallies.append(FeatureTally(spec.name, nulls, 0))
+            nulls = values.count(None) if spec.nullable and values is not None else 0
+            if nulls:
+                tallies.append(FeatureTally(spec.name, nulls, 0))
             continue
+        if values is None:
+            tallies.append(FeatureTally(spec.name, 0, rows))
+            continue
+        nulls = values.count(None)
         broken = sum(1 for value in values if value is not None and _value_problem(value, spec) is not None)
-        tallies.append(FeatureTally(spec.name, nulls, broken + (0 if spec.nullable else nulls)))
+        broken += 0 if spec.nullable else nulls
+        if nulls or broken:
+            tallies.append(FeatureTally(spec.name, nulls, broken))
     return tallies
