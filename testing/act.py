@@ -40,6 +40,24 @@ class ActRun:
         pattern = re.compile(rf"^\[[^\]]*/{re.escape(job)}\s*\]")
         return [line for line in self.output.splitlines() if pattern.match(line)]
 
+    def summaries(self, job: str) -> list[str]:
+        """The job summaries the job's steps wrote (act prints each after its step: `⚙  Summary - …`)."""
+        found: list[str] = []
+        current: list[str] | None = None
+        head = re.compile(rf"^\[[^\]]*/{re.escape(job)}\s*\]\s+⚙  Summary - (.*)$")
+        for line in self.output.splitlines():
+            started = head.match(line)
+            if started:
+                current = [started.group(1)]
+                found.append("")
+            elif current is not None and not line.startswith("["):
+                current.append(line)
+            else:
+                current = None
+            if current is not None:
+                found[-1] = "\n".join(current)
+        return found
+
     def step_seconds(self) -> dict[str, float]:
         """Wall time of each `✅ Success - Main …` / `❌ Failure - Main …` step, keyed `job: step`."""
         times: dict[str, float] = {}
@@ -114,11 +132,16 @@ class Act:
             mapped += ["--local-repository", f"{repository}@{ref}={directory}"]
         return mapped
 
+    def next_run_id(self) -> str:
+        """GITHUB_RUN_ID of the next run (act's default, 1, would make every run share cache keys)."""
+        return f"{os.getpid()}{self.runs + 1:03d}"
+
     def run(self, event_name: str, event: Mapping[str, Any], project: Path, workflow: Path, *,
             env: Mapping[str, str] = {}, secrets: Mapping[str, str] = {}, variables: Mapping[str, str] = {},
-            timeout: float = 1500, progress: Callable[[str], None] | None = None) -> ActRun:
+            platforms: Mapping[str, str] = {}, timeout: float = 1500,
+            progress: Callable[[str], None] | None = None) -> ActRun:
+        run_id = self.next_run_id()
         self.runs += 1
-        run_id = f"{os.getpid()}{self.runs:03d}"  # act's default, 1, would make every run share cache keys
         run_dir = self.work / f"run-{self.runs}"
         run_dir.mkdir(parents=True)
         event_file = run_dir / "event.json"
@@ -128,6 +151,8 @@ class Act:
                    "--action-cache-path", str(run_dir / "act"), *self.mappings(workflow),
                    "--env", f"ACT_STANDIN_REPOSITORIES={self.repositories}", "--env", f"ACT_STANDIN_CACHE={self.cache}",
                    "--env", f"GITHUB_RUN_ID={run_id}"]
+        for label, platform in platforms.items():  # e.g. {"gpu": "-self-hosted"}: a runner label → this host
+            command += ["-P", f"{label}={platform}"]
         for name, value in env.items():
             command += ["--env", f"{name}={value}"]
         for name, value in secrets.items():

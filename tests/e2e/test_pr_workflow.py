@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from .conftest import REPO
 pytestmark = pytest.mark.e2e
 
 PR = 7
+GPU_RUNNER = '["self-hosted", "linux", "gpu"]'
 MARKER = "<!-- mlcd:report -->"
 
 
@@ -30,11 +32,13 @@ def open_pull_request(repo: Path, branch: str, params_change: tuple[str, str]) -
 
 
 def run_pr_workflow(act: Act, repo: Path, standin: GitHubStandin, branch: str, base_sha: str,
-                    head_sha: str) -> ActRun:
+                    head_sha: str, *, variables: dict[str, str] | None = None,
+                    platforms: dict[str, str] | None = None) -> ActRun:
     standin.add_pull_request(REPO, PR, head_sha)
     event = webhooks.pull_request(REPO, PR, head_ref=branch, head_sha=head_sha, base_ref="main", base_sha=base_sha)
     run = act.run("pull_request", event, repo, repo / ".github" / "workflows" / "mlcd-pr.yml",
-                  env={"GITHUB_API_URL": standin.url}, secrets={"GITHUB_TOKEN": standin.token})
+                  env={"GITHUB_API_URL": standin.url}, secrets={"GITHUB_TOKEN": standin.token},
+                  variables=variables or {}, platforms=platforms or {})
     print(f"act pull_request: exit {run.returncode} in {run.seconds:.1f}s; log {run.log}")
     for step, seconds in sorted(run.step_seconds().items(), key=lambda item: -item[1])[:12]:
         print(f"  {seconds:7.1f}s  {step}")
@@ -44,8 +48,12 @@ def run_pr_workflow(act: Act, repo: Path, standin: GitHubStandin, branch: str, b
 def test_pull_request_gets_the_report_and_a_passing_check(act: Act, user_repo: Path,
                                                            github_standin: GitHubStandin) -> None:
     base_sha, head_sha = open_pull_request(user_repo, "more-iterations", ("max_iter: 1000", "max_iter: 2000"))
-    run = run_pr_workflow(act, user_repo, github_standin, "more-iterations", base_sha, head_sha)
+    # Training goes to a GPU runner's labels (the repository variable), which act maps to this host.
+    run = run_pr_workflow(act, user_repo, github_standin, "more-iterations", base_sha, head_sha,
+                          variables={"MLCD_TRAIN_RUNS_ON": GPU_RUNNER},
+                          platforms=dict.fromkeys(json.loads(GPU_RUNNER), "-self-hosted"))
     assert run.returncode == 0, run.output[-6000:]
+    assert any("Job succeeded" in line for line in run.job_lines("train")), run.output[-6000:]
 
     [comment] = github_standin.repositories[REPO].issue_comments(PR)
     assert comment.body.startswith(MARKER)
