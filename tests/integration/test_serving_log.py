@@ -28,8 +28,7 @@ def counters(text: str) -> dict[str, float]:
     return {outcome: float(value) for outcome, value in found}
 
 
-def test_two_workers_sample_their_rows_into_one_fsspec_location(trained_repo: Path,
-                                                                                tmp_path: Path) -> None:
+def test_two_workers_sample_their_rows_into_one_fsspec_location(trained_repo: Path, tmp_path: Path) -> None:
     logs = tmp_path / "logs"
     holdout = pd.read_csv(trained_repo / "data" / "prepared" / "test.csv")
     records = json.loads(holdout[FEATURES].to_json(orient="records"))
