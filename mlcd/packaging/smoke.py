@@ -346,6 +346,7 @@ def hardened_container(client: Any, served: ServedImage, out: Output, *, timeout
                 served.image.id, detach=True, name=name, labels={SMOKE_LABEL: "1"}, user=served.user,
                 read_only=True, tmpfs={"/tmp": "rw,noexec,nosuid,size=64m"}, cap_drop=["ALL"],
                 security_opt=["no-new-privileges"], ports={f"{port}/tcp": ("127.0.0.1", None)},
+                environment={"MLCD_PREDICTION_LOG": "off"},  # checks are not traffic, and have nowhere to log
                 use_config_proxy=False)
             container.reload()
             bindings = (container.ports or {}).get(f"{port}/tcp") or []
