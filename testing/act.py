@@ -41,7 +41,8 @@ class ActRun:
         return [line for line in self.output.splitlines() if pattern.match(line)]
 
     def summaries(self, job: str) -> list[str]:
-        """The job summaries the job's steps wrote (act prints each after its step: `⚙  Summary - …`)."""
+        """The job summaries the job's steps wrote (act prints each after its step: `⚙  Summary - …`; a
+        composite action's twice, after its inner step and after the action, kept once here)."""
         found: list[str] = []
         current: list[str] | None = None
         head = re.compile(rf"^\[[^\]]*/{re.escape(job)}\s*\]\s+⚙  Summary - (.*)$")
@@ -56,7 +57,7 @@ class ActRun:
                 current = None
             if current is not None:
                 found[-1] = "\n".join(current)
-        return found
+        return [text for i, text in enumerate(found) if i == 0 or text != found[i - 1]]
 
     def step_seconds(self) -> dict[str, float]:
         """Wall time of each `✅ Success - Main …` / `❌ Failure - Main …` step, keyed `job: step`."""

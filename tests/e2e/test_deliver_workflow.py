@@ -1,19 +1,37 @@
-"""The delivery workflow that `mlcd init` writes, run for real with act on a push to main: the model is
-trained, gated, packaged, smoke-tested and pushed to the local registry, by digest; staging and
-production are handed that digest. Needs scripts/services (Docker engine, registry on 127.0.0.1:5000)."""
+"""The delivery and rollback workflows that `mlcd init` writes, run for real with act: a push to main trains,
+gates, packages, smoke-tests and pushes the image to the local registry by digest, promotes it to staging,
+writes the production plan for the approvers, and promotes it to production — Docker containers on this
+machine, recorded as GTO tags in the origin repository and as Deployments on the GitHub stand-in. A second
+push replaces it; the rollback workflow, dispatched by hand, puts the first one back.
+
+One flow for the module (three act runs): each phase is a module-scoped fixture that snapshots what the
+live endpoints serve right after its run, and the tests check those snapshots. Needs scripts/services
+(Docker engine, registry on 127.0.0.1:5000)."""
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
 import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
+import requests
+import yaml
 
+from mlcd.promotion.record import History
 from testing import webhooks
-from testing.act import Act
-from testing.images import BASE_IMAGE, REGISTRY, WHEELHOUSE, start_services
-from testing.repos import git
+from testing.act import Act, ActRun
+from testing.github_standin import GitHubStandin
+from testing.github_standin.fixtures import running_standin
+from testing.github_standin.openapi import GitHubOpenAPI
+from testing.images import BASE_IMAGE, REGISTRY, WHEELHOUSE, docker_client, start_services, unique
+from testing.promotion import MODEL, free_port, gto, remove_containers, serving_version, set_deploy
+from testing.repos import git, make_template_repo, mlcd
 
 from .conftest import REPO
 
@@ -24,34 +42,238 @@ MANIFEST_TYPES = ", ".join([
     "application/vnd.docker.distribution.manifest.v2+json",
     "application/vnd.docker.distribution.manifest.list.v2+json",
 ])
+APPROVER = "octocat"
+ONE_PENGUIN = {"dataframe_records": [{"island": "Biscoe", "bill_length_mm": 47.5, "bill_depth_mm": 14.8,
+                                      "flipper_length_mm": 217, "body_mass_g": 5200, "sex": "male"}]}
+SPECIES = {"Adelie", "Chinstrap", "Gentoo"}
 
 
-def test_push_to_main_delivers_the_image_by_digest(act: Act, user_repo: Path) -> None:
+@dataclass
+class Flow:
+    repo: Path
+    standin: GitHubStandin
+    urls: dict[str, str]
+    runs: dict[str, ActRun] = field(default_factory=dict)
+    serving: dict[str, dict[str, str | None]] = field(default_factory=dict)  # phase → environment → model
+    ready: dict[str, int] = field(default_factory=dict)  # phase → production's /v2/health/ready status
+    predictions: dict[str, Any] = field(default_factory=dict)  # phase → production's /invocations answer
+
+    def snapshot(self, phase: str, run: ActRun) -> None:
+        self.runs[phase] = run
+        self.serving[phase] = {env: serving_version(url, MODEL) for env, url in self.urls.items()}
+        session = requests.Session()
+        session.trust_env = False
+        try:
+            self.ready[phase] = session.get(f"{self.urls['production']}/v2/health/ready", timeout=5).status_code
+            self.predictions[phase] = session.post(f"{self.urls['production']}/invocations", json=ONE_PENGUIN,
+                                                   timeout=10).json()
+        except requests.RequestException as exc:
+            self.ready[phase], self.predictions[phase] = 0, str(exc)
+
+    def history(self) -> History:
+        return History.read(self.repo, MODEL)
+
+    def deployments(self, environment: str) -> list[tuple[dict[str, Any], list[str]]]:
+        """The environment's Deployments on the stand-in, oldest first, each with its states in order."""
+        stored = self.standin.repositories[REPO]
+        return [(d, [s["state"] for s in stored.deployment_statuses[number]])
+                for number, d in sorted(stored.deployments.items()) if d["environment"] == environment]
+
+
+def report(name: str, run: ActRun) -> None:
+    print(f"act {name}: exit {run.returncode} in {run.seconds:.1f}s; log {run.log}")
+    jobs: dict[str, float] = {}
+    for step, seconds in run.step_seconds().items():
+        jobs[step.split(":")[0]] = jobs.get(step.split(":")[0], 0.0) + seconds
+    for job, seconds in jobs.items():
+        print(f"  {seconds:7.1f}s  {job}")
+
+
+def job_token(standin: GitHubStandin, workflow: Path, job: str) -> None:
+    """The stand-in's token gets exactly the permissions the workflow grants the job, as GITHUB_TOKEN does."""
+    granted = yaml.safe_load(workflow.read_text(encoding="utf-8"))["jobs"][job]["permissions"]
+    standin.permissions = {scope: str(level) for scope, level in granted.items()}
+
+
+def deliver(act: Act, flow: Flow, before: str, phase: str) -> ActRun:
+    after = git(flow.repo, "rev-parse", "HEAD").strip()
+    workflow = flow.repo / ".github" / "workflows" / "mlcd-deliver.yml"
+    job_token(flow.standin, workflow, "production")
+    assert yaml.safe_load(workflow.read_text())["jobs"]["staging"]["permissions"] == flow.standin.permissions
+    flow.standin.approve_run(REPO, int(act.next_run_id()), "production", APPROVER)  # the production reviewer
+    event = webhooks.push(REPO, ref="refs/heads/main", before=before, after=after)
+    run = act.run("push", event, flow.repo, workflow,
+                  env={"GITHUB_API_URL": flow.standin.url}, secrets={"GITHUB_TOKEN": flow.standin.token},
+                  variables={"MLCD_REGISTRY": REGISTRY, "MLCD_IMAGE": REPO, "MLCD_BASE_IMAGE": BASE_IMAGE,
+                             "MLCD_WHEELHOUSE": str(WHEELHOUSE)})
+    report(f"push ({phase})", run)
+    flow.snapshot(phase, run)
+    return run
+
+
+@pytest.fixture(scope="module")
+def flow(act: Act, github_openapi: GitHubOpenAPI) -> Iterator[Flow]:
+    """The template project as a user's repository (trained, committed, origin on GitHub) whose deploy
+    settings name ports and containers of this test's own, and the GitHub stand-in it talks to."""
     problem = start_services()
     if problem is not None:
         pytest.fail(problem, pytrace=False)
-    before = git(user_repo, "rev-parse", "HEAD").strip()
-    params = user_repo / "params.yaml"
+    target = act.repositories / REPO
+    if target.exists():
+        shutil.rmtree(target)
+    repo = make_template_repo(target)
+    trained = mlcd(repo, "train")
+    assert trained.returncode == 0, trained.stderr
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "Train the first model")
+    git(repo, "remote", "add", "origin", f"https://github.com/{REPO}.git")
+    prefix = unique("mlcd-e2e")
+    urls = {"staging": f"http://127.0.0.1:{free_port()}", "production": f"http://127.0.0.1:{free_port()}"}
+    set_deploy(repo, {"stages": ["staging", "production"], "environments": {
+        env: {"target": "docker", "url": url, "docker": {"container": f"{prefix}-{env}"}}
+        for env, url in urls.items()}})
+    client = docker_client()
+    try:
+        with running_standin(github_openapi) as standin:
+            yield Flow(repo, standin, urls)
+    finally:
+        remove_containers(client, prefix)
+
+
+@pytest.fixture(scope="module")
+def first(act: Act, flow: Flow) -> ActRun:
+    before = git(flow.repo, "rev-parse", "HEAD").strip()
+    params = flow.repo / "params.yaml"
     params.write_text(params.read_text().replace("max_iter: 1000", "max_iter: 1500"))
-    git(user_repo, "commit", "-qam", "params: max_iter 1500")
-    after = git(user_repo, "rev-parse", "HEAD").strip()
+    git(flow.repo, "commit", "-qam", "params: max_iter 1500; deploy: this test's ports and containers")
+    return deliver(act, flow, before, "first")
 
-    event = webhooks.push(REPO, ref="refs/heads/main", before=before, after=after)
-    run = act.run("push", event, user_repo, user_repo / ".github" / "workflows" / "mlcd-deliver.yml",
-                  secrets={"GITHUB_TOKEN": "act-token"},
-                  variables={"MLCD_REGISTRY": REGISTRY, "MLCD_IMAGE": REPO, "MLCD_BASE_IMAGE": BASE_IMAGE,
-                             "MLCD_WHEELHOUSE": str(WHEELHOUSE)})
-    print(f"act push: exit {run.returncode} in {run.seconds:.1f}s; log {run.log}")
-    assert run.returncode == 0, run.output[-8000:]
 
+@pytest.fixture(scope="module")
+def second(act: Act, flow: Flow, first: ActRun) -> ActRun:
+    assert first.returncode == 0, "the first delivery failed"
+    before = git(flow.repo, "rev-parse", "HEAD").strip()
+    params = flow.repo / "params.yaml"
+    params.write_text(params.read_text().replace("C: 1.0", "C: 0.5"))  # another model, as accurate
+    git(flow.repo, "commit", "-qam", "params: C 0.5")
+    return deliver(act, flow, before, "second")
+
+
+@pytest.fixture(scope="module")
+def rolled_back(act: Act, flow: Flow, first: ActRun, second: ActRun) -> ActRun:
+    assert second.returncode == 0, "the second delivery failed"
+    [first_version] = {e.version for e in flow.history().registrations() if e.digest == digest_of(first)}
+    assert first_version is not None
+    workflow = ".github/workflows/mlcd-rollback.yml"
+    event = webhooks.workflow_dispatch(REPO, workflow, inputs={"environment": "production",
+                                                               "version": first_version})
+    job_token(flow.standin, flow.repo / workflow, "rollback")
+    run = act.run("workflow_dispatch", event, flow.repo, flow.repo / workflow,
+                  env={"GITHUB_API_URL": flow.standin.url}, secrets={"GITHUB_TOKEN": flow.standin.token},
+                  variables={"MLCD_REGISTRY": REGISTRY})
+    report("workflow_dispatch (rollback)", run)
+    flow.snapshot("rollback", run)
+    return run
+
+
+def digest_of(run: ActRun) -> str:
     digests = set(re.findall(r"::set-output:: digest=(sha256:[0-9a-f]{64})", run.output))
     assert len(digests) == 1, digests
-    [digest] = digests
+    return digests.pop()
+
+
+def test_a_push_to_main_delivers_the_image_by_digest_to_staging_and_production(flow: Flow, first: ActRun) -> None:
+    assert first.returncode == 0, first.output[-8000:]
+    digest = digest_of(first)
     request = urllib.request.Request(f"http://{REGISTRY}/v2/{REPO}/manifests/{digest}", method="HEAD",
                                      headers={"Accept": MANIFEST_TYPES})
     with urllib.request.urlopen(request, timeout=10) as response:
         assert response.status == 200
         assert response.headers["Docker-Content-Digest"] == digest
-    assert "::set-output:: passed=true" in "\n".join(run.job_lines("package, smoke-test, push"))
-    assert any(f"production: {REGISTRY}/{REPO}@{digest}" in line for line in run.job_lines("production"))
-    assert not any("Attest" in line and "Success - Main" in line for line in run.output.splitlines())
+    assert "::set-output:: passed=true" in "\n".join(first.job_lines("package, smoke-test, push"))
+    assert not any("Attest" in line and "Success - Main" in line for line in first.output.splitlines())
+
+    # the record in the origin repository: registered, then in staging, then in production, by this digest
+    history = flow.history()
+    [registered] = history.registrations()
+    assert registered.digest == digest and registered.image == f"{REGISTRY}/{REPO}@{digest}"
+    version = registered.version
+    assert gto(flow.repo, "show")[MODEL]["stage"] == {"staging": version, "production": version}
+    events = [(e["event"], e["stage"]) for e in reversed(gto(flow.repo, "history", MODEL))]
+    assert events == [("registration", None), ("assignment", "staging"), ("assignment", "production")]
+    production = history.current("production")
+    assert production is not None and production.data.get("approver") == APPROVER
+    assert production.model_sha256 == registered.model_sha256
+
+    # both environments serve that model, and production answers
+    model = str(registered.model_sha256)[:12]
+    assert flow.serving["first"] == {"staging": model, "production": model}
+    assert flow.ready["first"] == 200
+    [species] = flow.predictions["first"]["predictions"]
+    assert species in SPECIES
+    for job in ("staging", "production"):
+        parity = "\n".join(first.job_lines(job))
+        assert "rows scored identically" in parity, f"{job}: the deployed endpoint was not checked for parity"
+
+
+def test_the_staging_job_shows_production_s_approvers_the_evidence_for_that_digest(first: ActRun) -> None:
+    summaries = first.summaries("staging")
+    [plan] = [s for s in summaries if " to production: " in s]
+    assert re.search(rf"## Promotion of {MODEL} v[\d.]+ to production: ✅ ready", plan), plan
+    assert f"| Image | `{REGISTRY}/{REPO}@{digest_of(first)}` |" in plan
+    assert "| Has run in | staging |" in plan
+    assert "| production runs now | nothing recorded |" in plan
+    assert "### Metrics against production" in plan and "### Gates" in plan
+    assert re.search(r"\| ✅ \| accuracy ≥ 0\.9", plan), plan
+    assert "| ✅ | data tests | every data test passed |" in plan
+    assert "### Data tests\n\n✅ passed" in plan
+    assert re.search(rf"- ✅ `mlcd smoke` of `{re.escape(REGISTRY)}/{REPO}@{digest_of(first)}`: parity on \d+ rows, "
+                     r"0 mismatch\(es\)", plan), plan
+    [staged] = [s for s in summaries if " to staging: " in s]
+    assert re.search(r"- ✅ deployed endpoint: \d+ rows, 0 mismatch\(es\)", staged), staged
+
+
+def test_deployments_are_recorded_on_github(flow: Flow, first: ActRun) -> None:
+    digest = digest_of(first)
+    for environment in ("staging", "production"):
+        [(deployment, states)] = flow.deployments(environment)
+        assert deployment["payload"]["digest"] == digest
+        assert states == ["in_progress", "success"]
+        assert deployment["production_environment"] is (environment == "production")
+
+
+def test_a_second_push_replaces_the_model_after_the_evidence_against_production(flow: Flow, first: ActRun,
+                                                                                 second: ActRun) -> None:
+    assert second.returncode == 0, second.output[-8000:]
+    old, new = flow.serving["first"]["production"], flow.serving["second"]["production"]
+    assert new is not None and new != old
+    assert flow.serving["second"]["staging"] == new
+    [plan] = [s for s in second.summaries("staging") if " to production: " in s]
+    assert re.search(r"\| production runs now \| v[\d.]+ \(`" + re.escape(digest_of(first)) + "`\\) \\|", plan), plan
+    assert re.search(r"\| accuracy \| 1 \| 1 \| no change \|", plan), plan
+    states = [states for _, states in flow.deployments("production")]
+    assert states == [["in_progress", "success", "inactive"], ["in_progress", "success"]]
+
+
+def test_the_rollback_workflow_puts_the_first_model_back_in_production(flow: Flow, first: ActRun, second: ActRun,
+                                                                        rolled_back: ActRun) -> None:
+    assert rolled_back.returncode == 0, rolled_back.output[-8000:]
+    assert flow.serving["rollback"] == {"staging": flow.serving["second"]["staging"],
+                                        "production": flow.serving["first"]["production"]}
+    assert flow.ready["rollback"] == 200
+    assert flow.predictions["rollback"]["predictions"][0] in SPECIES
+    history = flow.history()
+    production = history.current("production")
+    assert production is not None and production.kind == "rollback"
+    assert history.digest_of(production) == digest_of(first)
+    status = mlcd(flow.repo, "status", "--no-fetch", "--json")
+    assert status.returncode == 0, status.stderr
+    environments = json.loads(status.stdout)["environments"]
+    assert environments["production"]["current"]["digest"] == digest_of(first)
+    assert environments["production"]["current"]["kind"] == "rollback"
+    assert environments["staging"]["current"]["digest"] == digest_of(second)
+    [(deployment, states)] = flow.deployments("production")[-1:]
+    assert deployment["payload"]["kind"] == "rollback" and deployment["payload"]["digest"] == digest_of(first)
+    assert states == ["in_progress", "success"]
+    [summary] = rolled_back.summaries("roll back production")
+    assert "## Rollback of" in summary and "to production" in summary
