@@ -47,7 +47,9 @@ GITIGNORE_LINES = (
 
 
 def dvc_yaml(data_path: str, script: str, label: str) -> str:
+    # DVC removes a stage's outputs before it runs, but never makes their directory.
     train_cmd = " ".join([
+        f"mkdir -p {Path(MODEL_PATH).parent.as_posix()} &&",
         f"MLCD_TRAIN_DATA={TRAIN_SPLIT}", f"MLCD_LABEL={shlex.quote(label)}", "MLCD_SEED=${train.seed}",
         f"MLCD_MODEL_PATH={MODEL_PATH}", "python", shlex.quote(script),
     ])

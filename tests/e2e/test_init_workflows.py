@@ -1,0 +1,143 @@
+"""Adopting mlcd in a brand-new repository, for real: a repository holding only a CSV and a training
+script runs `mlcd init` as the README says, follows exactly the next steps it prints (no generated file is
+edited), and then the pull-request workflow (comment and passing `mlcd / gates` check on the GitHub
+stand-in; the opt-in CML cloud runner skipped) and the push-to-main workflow (the image in the local
+registry, by digest) pass under act."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from testing import webhooks
+from testing.act import Act, ActRun
+from testing.fresh import make_fresh_repo
+from testing.github_standin import GitHubStandin
+from testing.images import BASE_IMAGE, REGISTRY, WHEELHOUSE, start_services
+from testing.repos import git, mlcd, tool_env
+
+pytestmark = pytest.mark.e2e
+
+REPO = "octo-org/fresh-penguins"
+PR = 3
+MANIFEST_TYPES = ", ".join([
+    "application/vnd.oci.image.index.v1+json", "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+])
+
+# The steps `mlcd init --train` may print for this repository, and what the user does for each here.
+FOLLOWED = ("check the config:", "review and commit:")
+NOT_HERE = ("in the repository's Settings → Environments",  # GitHub settings: nothing for act
+            "optional repository variables", "on a self-hosted runner", "optional: `mlcd train` here",
+            "open a pull request")  # the test does that below
+
+
+def next_steps(output: str) -> list[str]:
+    return [match.group(1) for match in re.finditer(r"^\s+\d+\. (.+)$", output, re.MULTILINE)]
+
+
+def follow(repo: Path, step: str) -> None:
+    if step.startswith("check the config:"):
+        result = mlcd(repo, "config", "validate")
+        assert result.returncode == 0, result.stderr
+    elif step.startswith("review and commit:"):
+        command = step.removeprefix("review and commit:").strip()
+        env = tool_env(GIT_AUTHOR_NAME="user", GIT_AUTHOR_EMAIL="user@localhost", GIT_COMMITTER_NAME="user",
+                       GIT_COMMITTER_EMAIL="user@localhost")
+        subprocess.run(["bash", "-c", command], cwd=repo, env=env, check=True, capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def fresh_repo(act: Act, penguins_csv: Path) -> Path:
+    repo = act.repositories / REPO
+    if repo.exists():
+        shutil.rmtree(repo)
+    make_fresh_repo(repo, penguins_csv)
+    git(repo, "remote", "add", "origin", f"https://github.com/{REPO}.git")
+
+    result = mlcd(repo, "init", "--data", "data.csv", "--label", "species", "--train", "train.py")
+    assert result.returncode == 0, result.stderr
+    steps = next_steps(result.stderr)
+    unexpected = [step for step in steps if not step.startswith(FOLLOWED + NOT_HERE)]
+    assert unexpected == [], f"init asks for more than this repository needs: {unexpected}"
+    assert [step.split(":")[0] for step in steps if step.startswith(FOLLOWED)] == ["check the config",
+                                                                                   "review and commit"]
+    for step in steps:
+        follow(repo, step)
+    assert git(repo, "status", "--porcelain") == "", "the commit step must leave nothing of init's uncommitted"
+    return repo
+
+
+def report_times(name: str, run: ActRun) -> None:
+    """Wall time, and the seconds of mlcd's own steps split into overhead (setting up) and training."""
+    steps = run.step_seconds()
+    setup = sum(s for key, s in steps.items() if re.search(r": (mlcd-dev/mlcd/actions/setup|actions/setup-python|"
+                                                             r"actions/checkout)@", key))
+    train = sum(s for key, s in steps.items() if "mlcd-dev/mlcd/actions/train@" in key)
+    mlcd_steps = sum(s for key, s in steps.items() if re.search(r": mlcd-dev/mlcd/actions/(?!setup@|train@)", key))
+    print(f"act {name}: exit {run.returncode} in {run.seconds:.1f}s (log {run.log}); setup (checkout, Python, "
+          f"mlcd setup) {setup:.1f}s, training (mlcd train: dvc repro) {train:.1f}s, other mlcd steps "
+          f"{mlcd_steps:.1f}s")
+    for step, seconds in sorted(steps.items(), key=lambda item: -item[1])[:15]:
+        print(f"  {seconds:7.1f}s  {step}")
+
+
+def test_pull_request_of_a_fresh_repository(act: Act, fresh_repo: Path, github_standin: GitHubStandin) -> None:
+    base_sha = git(fresh_repo, "rev-parse", "main").strip()
+    git(fresh_repo, "checkout", "-qb", "stronger-regularisation")
+    train = fresh_repo / "train.py"
+    train.write_text(train.read_text().replace("max_iter=1000", "max_iter=1000, C=0.5"))
+    git(fresh_repo, "commit", "-qam", "train.py: C=0.5")
+    head_sha = git(fresh_repo, "rev-parse", "HEAD").strip()
+    try:
+        github_standin.add_pull_request(REPO, PR, head_sha)
+        event = webhooks.pull_request(REPO, PR, head_ref="stronger-regularisation", head_sha=head_sha,
+                                      base_ref="main", base_sha=base_sha)
+        run = act.run("pull_request", event, fresh_repo, fresh_repo / ".github" / "workflows" / "mlcd-pr.yml",
+                      env={"GITHUB_API_URL": github_standin.url}, secrets={"GITHUB_TOKEN": github_standin.token})
+    finally:
+        git(fresh_repo, "checkout", "-q", "main")
+    report_times("pull_request (fresh repository)", run)
+    assert run.returncode == 0, run.output[-8000:]
+
+    [comment] = github_standin.repositories[REPO].issue_comments(PR)
+    assert "## ✅ mlcd:" in comment.body
+    assert "| accuracy ↑ |" in comment.body
+    [check] = github_standin.repositories[REPO].check_runs
+    assert (check["name"], check["conclusion"], check["head_sha"]) == ("mlcd / gates", "success", head_sha)
+    # no requirements-dev.txt: the training-code job says what to add instead of failing
+    code = "\n".join(run.job_lines("training code (ruff, pytest)"))
+    assert "training code not checked" in code and "Job succeeded" in code
+    # the opt-in CML cloud runner is skipped without vars.MLCD_CML_CLOUD (its stand-in fails if run)
+    assert run.job_lines("cloud runner (CML)") == []
+    assert "setup-cml ran under act" not in run.output
+
+
+@pytest.mark.docker
+def test_push_to_main_of_a_fresh_repository(act: Act, fresh_repo: Path) -> None:
+    problem = start_services()
+    if problem is not None:
+        pytest.fail(problem, pytrace=False)
+    before = git(fresh_repo, "rev-parse", "main~1").strip()
+    after = git(fresh_repo, "rev-parse", "main").strip()
+    event = webhooks.push(REPO, ref="refs/heads/main", before=before, after=after)
+    run = act.run("push", event, fresh_repo, fresh_repo / ".github" / "workflows" / "mlcd-deliver.yml",
+                  secrets={"GITHUB_TOKEN": "act-token"},
+                  variables={"MLCD_REGISTRY": REGISTRY, "MLCD_IMAGE": REPO, "MLCD_BASE_IMAGE": BASE_IMAGE,
+                             "MLCD_WHEELHOUSE": str(WHEELHOUSE)})
+    report_times("push (fresh repository)", run)
+    assert run.returncode == 0, run.output[-8000:]
+
+    digests = set(re.findall(r"::set-output:: digest=(sha256:[0-9a-f]{64})", run.output))
+    assert len(digests) == 1, digests
+    [digest] = digests
+    request = urllib.request.Request(f"http://{REGISTRY}/v2/{REPO}/manifests/{digest}", method="HEAD",
+                                     headers={"Accept": MANIFEST_TYPES})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.headers["Docker-Content-Digest"] == digest
