@@ -22,6 +22,7 @@ import pytest
 import requests
 import yaml
 
+from mlcd.packaging.dockerfile import APP_DIR
 from testing.images import (
     docker_client,
     hermetic_package,
@@ -212,3 +213,28 @@ def test_a_log_directory_the_image_cannot_write_is_a_one_line_error(image: str, 
     assert status["StatusCode"] == 2, output
     assert "/logs is not writable by uid 10001" in output and "chown 10001" in output
     assert "Traceback" not in output
+
+
+def test_smoke_passes_when_mlcd_yaml_configures_a_log_the_container_cannot_write(project: Path, client: Any,
+                                                                                 image: str, tmp_path: Path) -> None:
+    config_path = project / "mlcd.yaml"
+    original = config_path.read_text()
+    config = yaml.safe_load(original)
+    config["monitoring"]["prediction_log"] = {"path": "logs"}  # next to mlcd.yaml: read-only in a hardened container
+    config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+    tag = f"mlcd-tests/penguins:{unique('configured-log')}"
+    try:
+        wheels = snapshot_wheelhouse(tmp_path / "wheels")
+        packaged = hermetic_package(project, tag, wheelhouse=wheels)
+        assert packaged.returncode == 0, packaged.stderr
+        smoke = mlcd(project, "smoke", tag)
+        assert smoke.returncode == 0, smoke.stdout + smoke.stderr  # checks run with the log off
+        with container(client, tag) as served:  # as configured: refused at start, in one line
+            status = served.wait(timeout=60)
+            output = served.logs().decode(errors="replace")
+        assert status["StatusCode"] == 2, output
+        assert f"{APP_DIR}/logs is not writable" in output and "Traceback" not in output
+    finally:
+        config_path.write_text(original)
+        with contextlib.suppress(Exception):
+            client.images.remove(tag, force=True, noprune=True)
