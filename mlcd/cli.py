@@ -15,6 +15,8 @@ from collections.abc import Callable, Sequence
 from mlcd import __version__
 from mlcd.errors import MlcdError
 
+VERDICTS = ["drift", "skew", "no drift", "not enough data"]  # mlcd.monitoring.report.verdict
+
 EXIT_INTERRUPTED = 130
 
 
@@ -119,8 +121,9 @@ def build_parser() -> _Parser:
                      "put a drift report on GitHub: open or update the one drift issue, or note on it that "
                      "drift cleared")
     alert.add_argument("--report", metavar="FILE", default="drift.md", help="the report (mlcd drift --markdown)")
-    alert.add_argument("--drifted", choices=["true", "false"], required=True,
-                       help="the verdict (mlcd drift's output 'drifted')")
+    alert.add_argument("--verdict", choices=VERDICTS, required=True,
+                       help="mlcd drift's output 'verdict': drift and skew open or update the issue, 'no drift' "
+                            "notes on it that drift cleared, 'not enough data' changes nothing")
     alert.add_argument("--columns", metavar="A,B", help="the drifted columns, for the title")
     alert.add_argument("--title", metavar="TEXT", help="issue title (default: names the drifted columns)")
     alert.add_argument("--label", metavar="NAME", default="mlcd-drift", help="label that finds the issue "

@@ -9,7 +9,7 @@ from pathlib import Path
 from mlcd.commands.comment import _read
 from mlcd.errors import UsageError
 from mlcd.github import GitHubClient
-from mlcd.github.issues import clear_alert, raise_alert
+from mlcd.github.issues import AlertIssue, clear_alert, raise_alert
 from mlcd.output import get_output
 from mlcd.promotion.github import run_url
 
@@ -24,19 +24,21 @@ def run(args: argparse.Namespace) -> int:
     client = GitHubClient.from_env(env)
     link = run_url(env)
     columns = [c for c in (args.columns or "").split(",") if c.strip()]
-    if args.drifted == "true":
+    if args.verdict in ("drift", "skew"):
         title = args.title or alert_title(columns)
         footer = f"\n\n---\nUpdated by mlcd on every drifting run{f': [this run]({link})' if link else ''}. " \
                  "mlcd comments here when drift clears; close the issue once you have acted on it.\n"
         issue = raise_alert(client, repo, title, report + footer, label=args.label)
         out.success(f"drift issue {issue.outcome}: {issue.url}")
-    else:
-        note = recovery_note(report, link)
-        issue = clear_alert(client, repo, note, label=args.label)
+    elif args.verdict == "no drift":
+        issue = clear_alert(client, repo, recovery_note(report, link), label=args.label)
         if issue.outcome == "quiet":
             out.info("no drift, and no open drift issue: nothing to do")
         else:
             out.success(f"no drift: {'noted on' if issue.outcome == 'recovered' else 'already noted on'} {issue.url}")
+    else:
+        issue = AlertIssue("quiet")
+        out.info(f"{args.verdict}: the drift issue is left as it is")
     out.set_output("outcome", issue.outcome)
     out.set_output("issue-url", issue.url or "")
     out.set_output("issue-number", str(issue.number or ""))

@@ -15,7 +15,7 @@ from mlcd.monitoring.drift import PREDICTION, DriftResult, Kind, Thresholds, ana
 from mlcd.monitoring.log_reader import FieldKind, LogWindow, field_kind, read_window, resolve_window
 from mlcd.monitoring.log_writer import PROBA_PREFIX, RESERVED
 from mlcd.monitoring.reference import read_reference_at, reference_revision
-from mlcd.monitoring.report import Context, markdown, to_json
+from mlcd.monitoring.report import Context, markdown, to_json, verdict
 from mlcd.output import Output, get_output, write_result_file
 
 _WIDTH = 100
@@ -57,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
     _print_table(out, result)
     out.step_summary(report)
     out.set_output("drifted", "true" if result.failed else "false")
+    out.set_output("verdict", verdict(result))
     out.set_output("drifted-columns", ",".join(result.drifted))
     out.set_output("result-file", args.json)
     if log.incomplete_lines:

@@ -180,8 +180,8 @@ def actions_env(standin: GitHubStandin, tmp_path: Path, monkeypatch: pytest.Monk
     return outputs
 
 
-def alert_args(report: Path, drifted: str, columns: str = "") -> argparse.Namespace:
-    return argparse.Namespace(report=str(report), drifted=drifted, columns=columns, title=None, label=DRIFT_LABEL,
+def alert_args(report: Path, verdict: str, columns: str = "") -> argparse.Namespace:
+    return argparse.Namespace(report=str(report), verdict=verdict, columns=columns, title=None, label=DRIFT_LABEL,
                               repo=None, config=None)
 
 
@@ -189,15 +189,20 @@ def test_alert_command_opens_then_notes_recovery(standin: GitHubStandin, actions
     report = tmp_path / "drift.md"
     report.write_text("## ❌ mlcd drift: 1 of 7 columns drifted\n", encoding="utf-8")
 
-    assert alert.run(alert_args(report, "true", "bill_length_mm")) == 0
+    assert alert.run(alert_args(report, "drift", "bill_length_mm")) == 0
     [issue] = open_issues(standin)
     assert issue["title"] == "mlcd: drift in production inputs (bill_length_mm)"
     assert "1 of 7 columns drifted" in str(issue["body"])
     assert f"https://github.com/{REPO}/actions/runs/42" in str(issue["body"])
     assert "outcome=opened" in actions_env.read_text(encoding="utf-8")
 
+    report.write_text("## ⚠️ mlcd drift: not enough data\n", encoding="utf-8")
+    assert alert.run(alert_args(report, "not enough data")) == 0
+    assert standin.repositories[REPO].comments == {}  # too few rows is not a recovery
+    assert "outcome=quiet" in actions_env.read_text(encoding="utf-8")
+
     report.write_text("## ✅ mlcd drift: no drift\n", encoding="utf-8")
-    assert alert.run(alert_args(report, "false")) == 0
+    assert alert.run(alert_args(report, "no drift")) == 0
     [note] = standin.repositories[REPO].issue_comments(next(iter(standin.repositories[REPO].issues)))
     assert note.body.startswith(RECOVERED_MARKER) and "no drift" in note.body
     assert "outcome=recovered" in actions_env.read_text(encoding="utf-8")
