@@ -1,5 +1,6 @@
 """Continuous training in real git and DVC: the newest data version (`dvc pull` of `dvc add` files; imports
-told apart), and the retrained state proposed as one commit pushed to a bare remote, the checkout untouched."""
+told apart), the retrained state proposed as one commit pushed to a bare remote (the checkout untouched),
+and the drift reference's revision (the newest production tag)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from mlcd.config import load_config
+from mlcd.errors import InputError
+from mlcd.monitoring.reference import reference_revision
 from mlcd.retrain import data_files, is_import, push_proposal, update_data
+from testing.promotion import MODEL, commit, make_project
 from testing.repos import git, tool_env
 
 pytestmark = pytest.mark.integration
@@ -100,3 +105,23 @@ def test_data_update_pulls_the_version_the_commit_names(tmp_path: Path) -> None:
 
     assert (update.imports, update.pulled) == ([], ["data/rows.csv.dvc"])
     assert (work / "data" / "rows.csv").read_text() == "a,b\n1,2\n"
+
+
+def test_drift_reference_revision_is_the_newest_production_tag(tmp_path: Path) -> None:
+    project = make_project(tmp_path, "version: 1\ndata: {path: data.csv}\ncontract:\n  label: species\n  columns:\n"
+                                     f"    species: {{dtype: category}}\nmodel: {{name: {MODEL}, path: m.skops}}\n")
+    config = load_config(str(project / "mlcd.yaml"))
+    first = git(project, "rev-parse", "HEAD").strip()
+    assert reference_revision(config, "production").commit == first
+    assert "no production tag yet" in reference_revision(config, "production").describe
+
+    git(project, "tag", f"{MODEL}#production#1", first)
+    second = commit(project, "retrained")
+    git(project, "tag", f"{MODEL}#production#2", second)
+    commit(project, "not in production")
+
+    chosen = reference_revision(config, "production")
+    assert (chosen.commit, chosen.describe) == (second, f"{MODEL}#production#2 ({second[:12]})")
+    assert reference_revision(config, first).commit == first
+    with pytest.raises(InputError):
+        reference_revision(config, "no-such-revision")
