@@ -127,20 +127,6 @@ def push(full_name: str, *, ref: str, before: str, after: str) -> dict[str, Any]
     return validated(event, "push$event")
 
 
-def workflow_dispatch(full_name: str, workflow: str, *, ref: str = "refs/heads/main",
-                      inputs: dict[str, str] | None = None) -> dict[str, Any]:
-    """A ``workflow_dispatch`` event: ``workflow`` (e.g. .github/workflows/mlcd-rollback.yml) run by hand on
-    ``ref`` with these inputs (strings, as GitHub sends them)."""
-    event = copy.deepcopy(_examples()["workflow_dispatch"][0])
-    repo = _repository(event["repository"], full_name)
-    repo.update({"is_template": False, "web_commit_signoff_required": False, "topics": [], "visibility": "public",
-                 "custom_properties": {}})
-    event.update(repository=repo, ref=ref, workflow=workflow, inputs=dict(inputs or {}))
-    if "organization" in event:
-        event["organization"]["login"] = full_name.split("/")[0]
-    return validated(event, "workflow_dispatch$event")
-
-
 def workflow_dispatch(full_name: str, *, workflow: str, ref: str = "refs/heads/main",
                       inputs: dict[str, Any] | None = None) -> dict[str, Any]:
     """A ``workflow_dispatch`` event: ``workflow`` (its path, .github/workflows/NAME) started on ``ref``."""
