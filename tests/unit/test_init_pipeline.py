@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import sys
 from importlib import metadata
 from pathlib import Path
 
@@ -185,3 +186,12 @@ def test_mlcd_split_writes_the_configured_splits(repo: Path) -> None:
     test = pd.read_csv(repo / pipeline.TEST_SPLIT)
     assert len(train) + len(test) == 344 and abs(len(test) / 344 - 0.25) < 0.01
     assert list(train.columns) == list(pd.read_csv(repo / "data.csv").columns)
+
+
+def test_an_existing_dvc_project_keeps_its_remotes(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    subprocess.run([sys.executable, "-m", "dvc", "init", "-q"], cwd=repo, check=True)
+    subprocess.run([sys.executable, "-m", "dvc", "remote", "add", "team", "s3://bucket/dvc"], cwd=repo, check=True)
+    config = (repo / ".dvc" / "config").read_text()
+    assert init() == 0
+    assert (repo / ".dvc" / "config").read_text() == config  # no second remote, no default chosen for the user
+    assert "choose the DVC remote the workflows push to: dvc remote default NAME" in steps(capsys.readouterr().err)
