@@ -33,10 +33,10 @@ def run(args: argparse.Namespace) -> int:
         for path in paths:
             out.info(f"  {verb:<9} {path.relative_to(root)}")
     if training is not None:
+        if training.kept_requirements:
+            out.info(f"  {'kept':<9} requirements.txt")
         choose_remote, changed = _setup_dvc(root)
         training = replace(training, choose_remote=choose_remote, changed_repository=changed)
-    if training is not None and training.kept_requirements:
-        out.info(f"  {'kept':<9} requirements.txt")
     for path in result.conflicts:
         out.warning(f"{path.relative_to(root)} differs from what mlcd init writes (changed by you?): left as it is",
                     title="mlcd init")
