@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+import yaml
+
 from mlcd.scaffold import ACTIONS_REPOSITORY
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -97,6 +99,12 @@ def pinned_actions(files: Iterable[Path]) -> set[tuple[str, str]]:
     for file in files:
         found.update(USES.findall(file.read_text(encoding="utf-8")))
     return found
+
+
+def job_permissions(workflow: Path, job: str) -> dict[str, str]:
+    """The permissions a workflow grants one job's GITHUB_TOKEN (for the GitHub stand-in's token)."""
+    granted = yaml.safe_load(workflow.read_text(encoding="utf-8"))["jobs"][job].get("permissions") or {}
+    return {scope: str(level) for scope, level in granted.items()}
 
 
 def host_env() -> dict[str, str]:

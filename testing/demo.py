@@ -27,7 +27,7 @@ from typing import Any
 
 from mlcd.config import load_config
 from testing import webhooks
-from testing.act import Act, ActRun, snapshot_checkout
+from testing.act import Act, ActRun, job_permissions, snapshot_checkout
 from testing.github_standin import GitHubStandin
 from testing.github_standin.ensure_spec import ensure_spec
 from testing.github_standin.openapi import load as load_openapi
@@ -37,6 +37,7 @@ from testing.repos import ROOT, git, make_user_repo, tool_env
 REPO = "mlcd-demo/penguins"
 PR = 1
 BRANCH = "stronger-regularisation"
+REVIEWER = "ml-lead"
 ONE_PENGUIN = {"dataframe_records": [{"island": "Biscoe", "bill_length_mm": 47.5, "bill_depth_mm": 14.8,
                                       "flipper_length_mm": 217, "body_mass_g": 5200, "sex": "male"}]}
 
@@ -95,6 +96,9 @@ def merge(act: Act, standin: GitHubStandin, repo: Path) -> ActRun:
     git(repo, "checkout", "-q", "main")
     git(repo, "merge", "-q", "--no-ff", BRANCH, "-m", f"Merge pull request #{PR} from {BRANCH}")
     after = git(repo, "rev-parse", "HEAD").strip()
+    # GITHUB_TOKEN of the promoting jobs, and the production environment's reviewer approving this run
+    standin.permissions = job_permissions(repo / ".github" / "workflows" / "mlcd-deliver.yml", "production")
+    standin.approve_run(REPO, int(act.next_run_id()), "production", REVIEWER)
     event = webhooks.push(REPO, ref="refs/heads/main", before=before, after=after)
     return run_workflow(act, standin, "push", event, repo, "mlcd-deliver.yml")
 
