@@ -6,9 +6,10 @@ import argparse
 import os
 from pathlib import Path
 
-from mlcd.errors import InputError, UsageError
+from mlcd.errors import UsageError
 from mlcd.github import GitHubClient
 from mlcd.github.issues import AlertIssue, clear_alert, raise_alert
+from mlcd.github.publish import read_body
 from mlcd.output import get_output
 from mlcd.promotion.github import run_url
 
@@ -19,7 +20,7 @@ def run(args: argparse.Namespace) -> int:
     repo: str | None = args.repo or env.get("GITHUB_REPOSITORY") or None
     if not repo:
         raise UsageError("no repository (not on GitHub Actions, and no --repo)", fix="pass --repo OWNER/NAME")
-    report = _read_report(Path(args.report))
+    report = read_body(Path(args.report), fix="pass --report the Markdown report `mlcd drift --markdown` wrote")
     client = GitHubClient.from_env(env)
     link = run_url(env)
     columns = [c for c in (args.columns or "").split(",") if c.strip()]
@@ -57,10 +58,3 @@ def recovery_note(report: str, link: str | None) -> str:
             f"retrained model (or the upstream fix) is in production.\n\n<details><summary>The report</summary>\n\n"
             f"{report}\n\n</details>\n")
 
-
-def _read_report(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read the drift report {path}: {exc}",
-                         fix="pass --report the Markdown report `mlcd drift --markdown` wrote") from None

@@ -11,13 +11,14 @@ from typing import Any
 
 from mlcd.errors import InputError, UsageError
 from mlcd.github import GitHubClient, create_check_run, pull_request_from_event, upsert_sticky_comment
+from mlcd.github.publish import read_body
 from mlcd.output import get_output
 
 
 def run(args: argparse.Namespace) -> int:
     env = os.environ
     out = get_output()
-    body = _read(Path(args.body))
+    body = read_body(Path(args.body), fix="pass --body the Markdown report to publish")
     event_pr, event_sha = pull_request_from_event(_event(env))
     repo: str | None = args.repo or env.get("GITHUB_REPOSITORY") or None
     pr: int | None = args.pr if args.pr is not None else event_pr
@@ -57,15 +58,6 @@ def run(args: argparse.Namespace) -> int:
         out.success(f"{check.kind} on {sha[:12]} ({args.conclusion}): {check.url}")
         out.set_output("check-url", check.url)
     return 0
-
-
-def _read(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(f"{path} does not exist", fix="pass --body the Markdown report to publish") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read {path}: {exc}", fix="check the file's permissions and encoding") from None
 
 
 def _event(env: Mapping[str, str]) -> Mapping[str, Any]:

@@ -6,10 +6,10 @@ import argparse
 import os
 from pathlib import Path
 
-from mlcd.commands.comment import _read
 from mlcd.config import load_config
 from mlcd.errors import UsageError
 from mlcd.github import GitHubClient
+from mlcd.github.publish import read_body
 from mlcd.output import get_output
 from mlcd.promotion.github import open_pull_request
 from mlcd.retrain import push_proposal
@@ -24,7 +24,7 @@ def run(args: argparse.Namespace) -> int:
     if not repo or not base:
         raise UsageError("no repository or base branch (not on GitHub Actions)",
                          fix="pass --repo OWNER/NAME and --base BRANCH")
-    body = _read(Path(args.body))
+    body = read_body(Path(args.body), fix="pass --body the Markdown report to propose")
     client = GitHubClient.from_env(env)  # before pushing: a missing token fails first
     proposal = push_proposal(config.root, args.remote, args.branch, f"{args.title}\n", env)
     out.set_output("branch", args.branch)

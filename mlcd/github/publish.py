@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
-from mlcd.errors import GitHubError, UsageError
+from mlcd.errors import GitHubError, InputError, UsageError
 from mlcd.github.client import GitHubClient
 from mlcd.report.fit import COMMENT_LIMIT
 
@@ -47,6 +48,16 @@ class Check:
     kind: Literal["check-run", "commit-status"]
     id: int
     url: str
+
+
+def read_body(path: Path, fix: str) -> str:
+    """The Markdown file to publish (a comment, an issue, a pull request's body), or a one-line error."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"{path} does not exist", fix=fix) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read {path}: {exc}", fix=fix) from None
 
 
 def upsert_sticky_comment(
