@@ -80,12 +80,18 @@ class Flow:
                 for number, d in sorted(stored.deployments.items()) if d["environment"] == environment]
 
 
-def report(name: str, run: ActRun) -> None:
+def report(name: str, run: ActRun, workflow: Path) -> None:
+    """Wall time of the run and of each job: the sum of its own steps (a composite action's inner steps,
+    which act times too, are not counted twice)."""
     print(f"act {name}: exit {run.returncode} in {run.seconds:.1f}s; log {run.log}")
-    jobs: dict[str, float] = {}
-    for step, seconds in run.step_seconds().items():
-        jobs[step.split(":")[0]] = jobs.get(step.split(":")[0], 0.0) + seconds
-    for job, seconds in jobs.items():
+    jobs = yaml.safe_load(workflow.read_text(encoding="utf-8"))["jobs"]
+    steps = {str(step.get("name") or step.get("uses")) for job in jobs.values() for step in job["steps"]}
+    totals: dict[str, float] = {}
+    for key, seconds in run.step_seconds().items():
+        job, step = key.split(": ", 1)
+        if step in steps:
+            totals[job] = totals.get(job, 0.0) + seconds
+    for job, seconds in totals.items():
         print(f"  {seconds:7.1f}s  {job}")
 
 
@@ -106,7 +112,7 @@ def deliver(act: Act, flow: Flow, before: str, phase: str) -> ActRun:
                   env={"GITHUB_API_URL": flow.standin.url}, secrets={"GITHUB_TOKEN": flow.standin.token},
                   variables={"MLCD_REGISTRY": REGISTRY, "MLCD_IMAGE": REPO, "MLCD_BASE_IMAGE": BASE_IMAGE,
                              "MLCD_WHEELHOUSE": str(WHEELHOUSE)})
-    report(f"push ({phase})", run)
+    report(f"push ({phase})", run, workflow)
     flow.snapshot(phase, run)
     return run
 
@@ -165,13 +171,13 @@ def rolled_back(act: Act, flow: Flow, first: ActRun, second: ActRun) -> ActRun:
     [first_version] = {e.version for e in flow.history().registrations() if e.digest == digest_of(first)}
     assert first_version is not None
     workflow = ".github/workflows/mlcd-rollback.yml"
-    event = webhooks.workflow_dispatch(REPO, workflow, inputs={"environment": "production",
-                                                               "version": first_version})
+    event = webhooks.workflow_dispatch(REPO, workflow=workflow, inputs={"environment": "production",
+                                                                        "version": first_version})
     job_token(flow.standin, flow.repo / workflow, "rollback")
     run = act.run("workflow_dispatch", event, flow.repo, flow.repo / workflow,
                   env={"GITHUB_API_URL": flow.standin.url}, secrets={"GITHUB_TOKEN": flow.standin.token},
                   variables={"MLCD_REGISTRY": REGISTRY})
-    report("workflow_dispatch (rollback)", run)
+    report("workflow_dispatch (rollback)", run, flow.repo / workflow)
     flow.snapshot("rollback", run)
     return run
 
@@ -238,7 +244,7 @@ def test_deployments_are_recorded_on_github(flow: Flow, first: ActRun) -> None:
     for environment in ("staging", "production"):
         [(deployment, states)] = flow.deployments(environment)
         assert deployment["payload"]["digest"] == digest
-        assert states == ["in_progress", "success"]
+        assert states == ["queued", "in_progress", "success"]
         assert deployment["production_environment"] is (environment == "production")
 
 
@@ -252,7 +258,7 @@ def test_a_second_push_replaces_the_model_after_the_evidence_against_production(
     assert re.search(r"\| production runs now \| v[\d.]+ \(`" + re.escape(digest_of(first)) + "`\\) \\|", plan), plan
     assert re.search(r"\| accuracy \| 1 \| 1 \| no change \|", plan), plan
     states = [states for _, states in flow.deployments("production")]
-    assert states == [["in_progress", "success", "inactive"], ["in_progress", "success"]]
+    assert states == [["queued", "in_progress", "success", "inactive"], ["queued", "in_progress", "success"]]
 
 
 def test_the_rollback_workflow_puts_the_first_model_back_in_production(flow: Flow, first: ActRun, second: ActRun,
@@ -274,6 +280,6 @@ def test_the_rollback_workflow_puts_the_first_model_back_in_production(flow: Flo
     assert environments["staging"]["current"]["digest"] == digest_of(second)
     [(deployment, states)] = flow.deployments("production")[-1:]
     assert deployment["payload"]["kind"] == "rollback" and deployment["payload"]["digest"] == digest_of(first)
-    assert states == ["in_progress", "success"]
+    assert states == ["queued", "in_progress", "success"]
     [summary] = rolled_back.summaries("roll back production")
     assert "## Rollback of" in summary and "to production" in summary
