@@ -126,6 +126,18 @@ def _reference_problems(
         if low is not None and high is not None and low > high:
             problems.append(ConfigError(f"contract.columns.{name}: min {low} is larger than max {high}",
                                         location=at(("contract", "columns", name)), fix="swap min and max"))
+    for environment, spec in (data.get("deploy", {}).get("environments") or {}).items():
+        for kind in ("docker", "kubernetes"):
+            env = spec.get(kind, {}).get("env") or {}
+            where = ("deploy", "environments", environment, kind, "env")
+            if "MLCD_PORT" in env:
+                problems.append(ConfigError(f"{'.'.join(where)}.MLCD_PORT: the {kind} target sets the port itself",
+                                            location=at((*where, "MLCD_PORT", "<key>")),
+                                            fix="remove it; package.port is the port the server listens on"))
+            if "MLCD_PREDICTION_LOG" in env and spec[kind].get("prediction_log"):
+                problems.append(ConfigError(
+                    f"{'.'.join(where)}.MLCD_PREDICTION_LOG: {kind}.prediction_log sets it already",
+                    location=at((*where, "MLCD_PREDICTION_LOG", "<key>")), fix="keep one of the two"))
     task = data.get("evaluate", {}).get("task", "classification")
     wrong = REGRESSION_METRICS if task == "classification" else CLASSIFICATION_METRICS
     for name in metrics:

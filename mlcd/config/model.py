@@ -167,6 +167,8 @@ class DockerTargetConfig:
     container: str | None = None
     ready_timeout: float = 60.0
     memory: str | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    prediction_log: str | None = None  # a directory on the Docker host, mounted where the server logs
 
 
 @dataclass(frozen=True)
@@ -178,6 +180,8 @@ class KubernetesTargetConfig:
     service_port: int = 80
     rollout_timeout: int = 300
     image_pull_secret: str | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    prediction_log: str | None = None  # an fsspec URL the pods write to
 
 
 @dataclass(frozen=True)
@@ -223,8 +227,8 @@ def build_deploy(raw: dict[str, Any]) -> DeployConfig:
             prevent_self_review=spec.get("prevent_self_review", True),
             branches=tuple(spec.get("branches", ("main",))),
             wait_minutes=spec.get("wait_minutes", 0),
-            docker=DockerTargetConfig(**spec.get("docker", {})),
-            kubernetes=KubernetesTargetConfig(**spec.get("kubernetes", {})),
+            docker=DockerTargetConfig(**_with_env(spec.get("docker", {}))),
+            kubernetes=KubernetesTargetConfig(**_with_env(spec.get("kubernetes", {}))),
             webhook=WebhookTargetConfig(**webhook) if webhook else None,
         )
     return DeployConfig(
@@ -234,6 +238,17 @@ def build_deploy(raw: dict[str, Any]) -> DeployConfig:
         remote=raw.get("remote", "origin"),
         tolerance=raw.get("tolerance", 0.0),
     )
+
+
+def env_value(value: str | float | bool) -> str:
+    """An environment variable's value as mlcd.yaml may write it: `0.2` and `true` need no quotes."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _with_env(settings: dict[str, Any]) -> dict[str, Any]:
+    return {**settings, "env": {name: env_value(value) for name, value in (settings.get("env") or {}).items()}}
 
 
 @dataclass(frozen=True)

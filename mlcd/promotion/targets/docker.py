@@ -15,14 +15,21 @@ How traffic switches to a new version (the environment's port is the only thing 
    (the container start, a second or two; the model is already proven to load). Put a proxy in front
    for zero-downtime switches.
 3. **Finish or undo.** Once the new container serves, the old one is removed. If it does not, it is
-   removed, and the old container gets its name back and is started again.
+   removed, and the old container gets its name back and is started again (with its own settings).
+
+Settings reach the server through its environment (``docker.env``). ``docker.prediction_log`` is a
+directory on the Docker host, mounted at ``/logs`` with ``MLCD_PREDICTION_LOG=/logs``; when the engine is
+local, it is created if missing and an empty one made writable for the image's user first.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -35,6 +42,7 @@ LABEL = "dev.mlcd.deploy."
 NON_ROOT = "10001:10001"
 STOP_SECONDS = 10
 LOG_TAIL = 30
+LOG_MOUNT = "/logs"  # where the prediction log directory appears in the container
 
 
 def from_config(model: str, environment: EnvironmentConfig, env: Mapping[str, str]) -> DockerTarget:
@@ -44,11 +52,86 @@ def from_config(model: str, environment: EnvironmentConfig, env: Mapping[str, st
         raise ConfigError(f"deploy.environments.{environment.name}: a docker target needs a port",
                           fix=f"set deploy.environments.{environment.name}.docker.port, or a url with a port")
     return DockerTarget(model, environment.name, port=port, url=environment.url,
-                        container=settings.container, ready_timeout=settings.ready_timeout, memory=settings.memory)
+                        container=settings.container, ready_timeout=settings.ready_timeout, memory=settings.memory,
+                        env=settings.env, prediction_log=settings.prediction_log,
+                        local_engine=local_engine(env.get("DOCKER_HOST")))
 
 
 def _port_of(url: str | None) -> int | None:
     return urlsplit(url).port if url else None
+
+
+def local_engine(docker_host: str | None) -> bool:
+    """Whether the Docker engine shares this machine's file system (a host directory is one mlcd can see)."""
+    return not docker_host or docker_host.startswith("unix://")
+
+
+def container_env(env: Mapping[str, str], prediction_log: str | None) -> dict[str, str]:
+    """The serving container's environment: ``docker.env``, and the prediction log where it is mounted."""
+    return {**env, "MLCD_PREDICTION_LOG": LOG_MOUNT} if prediction_log else dict(env)
+
+
+@dataclass(frozen=True)
+class LogDirAccess:
+    """What makes a host directory writable for the container's user: nothing (all None), a new owner
+    (mlcd runs as root), or group write with setgid plus the directory's group for the container."""
+
+    owner: int | None = None
+    mode: int | None = None
+    group: int | None = None
+
+
+def log_dir_access(owner: int, group: int, mode: int, *, uid: int, gid: int | None, euid: int,
+                   empty: bool) -> LogDirAccess | None:
+    """How the directory (``owner``, ``group``, ``mode`` as stat gives them) becomes writable for the
+    container's ``uid``/``gid`` when mlcd runs as ``euid``; None when mlcd cannot make it so. mlcd changes
+    only an empty directory (one it made, or an unused one), never one that already holds files."""
+    mode &= 0o7777
+    group_writable = 0o2070
+    if (owner == uid and mode & 0o300 == 0o300) or (group == gid and mode & 0o030 == 0o030) or mode & 0o003 == 0o003:
+        return LogDirAccess()
+    if owner == euid and euid != 0 and mode & group_writable == group_writable:
+        return LogDirAccess(group=group)  # prepared so by an earlier deployment
+    if not empty:
+        return None
+    if euid == 0:
+        return LogDirAccess(owner=uid, mode=mode | 0o700)
+    if owner == euid:
+        return LogDirAccess(mode=mode | group_writable, group=group)
+    return None
+
+
+def prepare_log_dir(path: Path, uid: int, gid: int | None, *, field: str) -> int | None:
+    """Create ``path`` if needed and make it writable for ``uid``; returns a group the container must join,
+    or None. ConfigError (naming ``field`` and the command that fixes it) when it cannot."""
+    fix = f"on the Docker host: `sudo mkdir -p {path} && sudo chown {uid} {path}`, or choose another directory"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        info = path.stat()
+        empty = not any(path.iterdir())
+    except OSError as exc:
+        raise ConfigError(f"{field}: cannot create or read {path}: {exc.strerror or exc}", fix=fix) from None
+    access = log_dir_access(info.st_uid, info.st_gid, info.st_mode, uid=uid, gid=gid, euid=os.geteuid(),
+                            empty=empty)
+    if access is None:
+        why = "does not own it" if empty else "changes only an empty directory"
+        raise ConfigError(f"{field}: {path} is not writable by uid {uid} (the server's user), and mlcd (uid "
+                          f"{os.geteuid()}) {why}", fix=fix)
+    try:
+        if access.owner is not None:
+            os.chown(path, access.owner, -1)
+        if access.mode is not None:
+            path.chmod(access.mode)
+    except OSError as exc:
+        raise ConfigError(f"{field}: cannot make {path} writable by uid {uid}: {exc.strerror or exc}",
+                          fix=fix) from None
+    return access.group
+
+
+def _ids(user: str) -> tuple[int | None, int | None]:
+    """The numeric uid and gid of an image's ``USER`` (``10001:10001``, ``10001``); None for names."""
+    uid, _, gid = user.partition(":")
+    return (int(uid) if uid.isdigit() else None), (int(gid) if gid.isdigit() else None)
 
 
 class DockerTarget:
@@ -56,6 +139,7 @@ class DockerTarget:
 
     def __init__(self, model: str, environment: str, *, port: int, url: str | None = None,
                  container: str | None = None, ready_timeout: float = 60.0, memory: str | None = None,
+                 env: Mapping[str, str] | None = None, prediction_log: str | None = None, local_engine: bool = True,
                  client: Any = None) -> None:
         self.model = model
         self.environment = environment
@@ -64,6 +148,10 @@ class DockerTarget:
         self.name = container or f"mlcd-{model}-{environment}"
         self.ready_timeout = ready_timeout
         self.memory = memory
+        self.env = container_env(env or {}, prediction_log)
+        self.prediction_log = prediction_log
+        self.local_engine = local_engine
+        self._log_group: int | None = None
         self._client = client
 
     @property
@@ -90,6 +178,7 @@ class DockerTarget:
 
     def deploy(self, release: Release, evidence: Mapping[str, Any]) -> Deployed:
         image = self._pull(release.image)
+        self._prepare_log(image)
         self._try_candidate(image, release)
         return self._switch(image, release)
 
@@ -108,9 +197,22 @@ class DockerTarget:
             return
         release = Release(self.model, self.environment, previous.version or "", previous.image, previous.digest,
                           previous.details.get("model_sha256") or None)
-        self._switch(self._pull(previous.image), release)
+        image = self._pull(previous.image)
+        self._prepare_log(image)
+        self._switch(image, release)
 
     # --- steps --------------------------------------------------------------------------------------
+
+    def _prepare_log(self, image: Any) -> None:
+        """The prediction log directory, ready for the image's user (on a remote engine: as it is; the
+        server refuses to start, in one line, if it cannot write there)."""
+        self._log_group = None
+        if self.prediction_log is None or not self.local_engine:
+            return
+        uid, gid = _ids(_user(image))
+        if uid is not None:
+            self._log_group = prepare_log_dir(Path(self.prediction_log), uid, gid,
+                                              field=f"deploy.environments.{self.environment}.docker.prediction_log")
 
     def _try_candidate(self, image: Any, release: Release) -> None:
         stale = self._get(f"{self.name}-candidate")
@@ -171,15 +273,12 @@ class DockerTarget:
 
     def _run(self, image: Any, release: Release, name: str, host_port: int | None) -> Any:
         inner = self._inner_port(image)
-        user = (image.attrs.get("Config") or {}).get("User") or ""
-        if user.split(":", 1)[0] in ("", "0", "root"):
-            user = NON_ROOT
         labels = {LABEL + "environment": self.environment, LABEL + "model": self.model,
                   LABEL + "digest": release.digest, LABEL + "image": release.image,
                   LABEL + "version": release.version, LABEL + "model-sha256": release.model_sha256 or ""}
         binding = ("127.0.0.1", host_port) if host_port is not None else ("127.0.0.1",)
         options: dict[str, Any] = {
-            "detach": True, "name": name, "labels": labels, "user": user, "read_only": True,
+            "detach": True, "name": name, "labels": labels, "user": _user(image), "read_only": True,
             "tmpfs": {"/tmp": "rw,noexec,nosuid,size=64m"}, "cap_drop": ["ALL"],
             "security_opt": ["no-new-privileges"], "ports": {f"{inner}/tcp": binding}, "pids_limit": 512,
             "use_config_proxy": False,
@@ -188,6 +287,12 @@ class DockerTarget:
             options["restart_policy"] = {"Name": "unless-stopped"}
         if self.memory:
             options["mem_limit"] = self.memory
+        if self.env:
+            options["environment"] = dict(self.env)
+        if self.prediction_log is not None:
+            options["volumes"] = {self.prediction_log: {"bind": LOG_MOUNT, "mode": "rw"}}
+            if self._log_group is not None:
+                options["group_add"] = [str(self._log_group)]
         return self._docker(lambda: self.client.containers.run(image.id, **options), f"start {name}")
 
     def _pull(self, reference: str) -> Any:
@@ -269,6 +374,12 @@ class DockerTarget:
         except docker.errors.DockerException:
             return ""
         return f"\n  container log (last {len(lines)} lines):\n    " + "\n    ".join(lines) if lines else ""
+
+
+def _user(image: Any) -> str:
+    """The user the container runs as: the image's, unless that is root."""
+    user = str((image.attrs.get("Config") or {}).get("User") or "")
+    return NON_ROOT if user.split(":", 1)[0] in ("", "0", "root") else user
 
 
 def _text(exc: Exception) -> str:

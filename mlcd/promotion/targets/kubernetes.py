@@ -7,6 +7,9 @@ ready pod away before its replacement is ready (``maxUnavailable: 0``): traffic 
 
 ``deploy`` applies the manifests and waits for ``kubectl rollout status``; if the rollout does not
 finish, ``kubectl rollout undo`` returns to the previous revision before the failure is reported.
+
+The container's environment is ``kubernetes.env``; ``kubernetes.prediction_log`` (an fsspec URL: pods
+have no host directory to keep) becomes ``MLCD_PREDICTION_LOG``.
 """
 
 from __future__ import annotations
@@ -47,7 +50,7 @@ def render(release: Release, settings: KubernetesTargetConfig, *, name: str) -> 
         "image": release.image,
         "imagePullPolicy": "IfNotPresent",
         "ports": [{"name": "http", "containerPort": release.port, "protocol": "TCP"}],
-        "env": [{"name": "MLCD_PORT", "value": str(release.port)}],
+        "env": pod_env(release.port, settings),
         "startupProbe": {"httpGet": {"path": "/v2/health/live", "port": probe_port},
                          "periodSeconds": 2, "failureThreshold": 60},
         "readinessProbe": {"httpGet": {"path": "/v2/health/ready", "port": probe_port},
@@ -89,6 +92,14 @@ def render(release: Release, settings: KubernetesTargetConfig, *, name: str) -> 
                  "ports": [{"name": "http", "port": settings.service_port, "targetPort": "http", "protocol": "TCP"}]},
     }
     return [deployment, service]
+
+
+def pod_env(port: int, settings: KubernetesTargetConfig) -> list[dict[str, str]]:
+    """The model container's ``env``: the port, ``kubernetes.env``, then the prediction log's URL."""
+    env = {"MLCD_PORT": str(port), **settings.env}
+    if settings.prediction_log:
+        env["MLCD_PREDICTION_LOG"] = settings.prediction_log
+    return [{"name": name, "value": value} for name, value in env.items()]
 
 
 class KubernetesTarget:
