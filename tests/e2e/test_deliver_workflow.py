@@ -25,7 +25,7 @@ import yaml
 
 from mlcd.promotion.record import History
 from testing import webhooks
-from testing.act import Act, ActRun
+from testing.act import Act, ActRun, job_permissions
 from testing.github_standin import GitHubStandin
 from testing.github_standin.fixtures import running_standin
 from testing.github_standin.openapi import GitHubOpenAPI
@@ -95,17 +95,12 @@ def report(name: str, run: ActRun, workflow: Path) -> None:
         print(f"  {seconds:7.1f}s  {job}")
 
 
-def job_token(standin: GitHubStandin, workflow: Path, job: str) -> None:
-    """The stand-in's token gets exactly the permissions the workflow grants the job, as GITHUB_TOKEN does."""
-    granted = yaml.safe_load(workflow.read_text(encoding="utf-8"))["jobs"][job]["permissions"]
-    standin.permissions = {scope: str(level) for scope, level in granted.items()}
-
-
 def deliver(act: Act, flow: Flow, before: str, phase: str) -> ActRun:
     after = git(flow.repo, "rev-parse", "HEAD").strip()
     workflow = flow.repo / ".github" / "workflows" / "mlcd-deliver.yml"
-    job_token(flow.standin, workflow, "production")
-    assert yaml.safe_load(workflow.read_text())["jobs"]["staging"]["permissions"] == flow.standin.permissions
+    # the stand-in's token holds what the deploy jobs grant GITHUB_TOKEN (both the same), and no more
+    flow.standin.permissions = job_permissions(workflow, "production")
+    assert job_permissions(workflow, "staging") == flow.standin.permissions
     flow.standin.approve_run(REPO, int(act.next_run_id()), "production", APPROVER)  # the production reviewer
     event = webhooks.push(REPO, ref="refs/heads/main", before=before, after=after)
     run = act.run("push", event, flow.repo, workflow,
@@ -173,7 +168,7 @@ def rolled_back(act: Act, flow: Flow, first: ActRun, second: ActRun) -> ActRun:
     workflow = ".github/workflows/mlcd-rollback.yml"
     event = webhooks.workflow_dispatch(REPO, workflow=workflow, inputs={"environment": "production",
                                                                         "version": first_version})
-    job_token(flow.standin, flow.repo / workflow, "rollback")
+    flow.standin.permissions = job_permissions(flow.repo / workflow, "rollback")
     run = act.run("workflow_dispatch", event, flow.repo, flow.repo / workflow,
                   env={"GITHUB_API_URL": flow.standin.url}, secrets={"GITHUB_TOKEN": flow.standin.token},
                   variables={"MLCD_REGISTRY": REGISTRY})
