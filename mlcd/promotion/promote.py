@@ -159,8 +159,10 @@ def not_configured(config: Config, environment: str, image: str | None = None) -
     environments = config.deploy.environments
     if environment in environments:
         return None
-    where = (f"deploy.environments of {config.source} has no '{environment}' (it has {', '.join(environments)})"
-             if environments else f"{config.source} has no deploy.environments")
+    source = os.path.relpath(config.source)
+    source = config.source if source.startswith("..") else source  # mlcd.yaml, not the runner's work path
+    where = (f"deploy.environments of {source} has no '{environment}' (it has {', '.join(environments)})"
+             if environments else f"{source} has no deploy.environments")
     names = list(dict.fromkeys([*config.deploy.stages, environment]))
     lines = ["deploy:", f"  stages: [{', '.join(config.deploy.stages)}]", "  environments:"]
     lines += [f"    {name}: {{target: docker, url: \"http://127.0.0.1:{8081 + i}\"}}" for i, name in enumerate(names)

@@ -48,14 +48,17 @@ def project(root: Path, text: str) -> Path:
 
 
 def test_a_new_repository_gets_a_notice_the_settings_to_add_and_exit_0(
-        tmp_path: Path, on_github: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
-    config = project(tmp_path, NEW_REPOSITORY)
-    assert main(["promote", IMAGE, "--to", "staging", "--if-configured", "--config", str(config)]) == 0
+        tmp_path: Path, on_github: tuple[Path, Path], capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    project(tmp_path, NEW_REPOSITORY)
+    monkeypatch.chdir(tmp_path)
+    assert main(["promote", IMAGE, "--to", "staging", "--if-configured"]) == 0
     outputs, summary = on_github
     err = capsys.readouterr().err
     [notice] = [line for line in err.splitlines() if line.startswith("::notice")]
     assert "title=mlcd promote%3A staging is not configured::" in notice
-    assert f"the image {IMAGE} is built and pushed" in notice and "has no deploy.environments" in notice
+    assert f"the image {IMAGE} is built and pushed" in notice
+    assert "not promoted to staging: mlcd.yaml has no deploy.environments" in notice  # the file, not a work path
     assert "action=not-configured" in outputs.read_text().splitlines()
     text = summary.read_text()
     assert "## Not promoted" in text and "```yaml\ndeploy:\n" in text
