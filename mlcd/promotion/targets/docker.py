@@ -101,9 +101,11 @@ def log_dir_access(owner: int, group: int, mode: int, *, uid: int, gid: int | No
     return None
 
 
-def prepare_log_dir(path: Path, uid: int, gid: int | None, *, field: str) -> int | None:
-    """Create ``path`` if needed and make it writable for ``uid``; returns a group the container must join,
-    or None. ConfigError (naming ``field`` and the command that fixes it) when it cannot."""
+def prepare_log_dir(path: Path, uid: int, gid: int | None, *, field: str, euid: int | None = None) -> int | None:
+    """Create ``path`` if needed and make it writable for ``uid`` (mlcd running as ``euid``, by default this
+    process's); returns a group the container must join, or None. ConfigError (naming ``field`` and the
+    command that fixes it) when it cannot."""
+    euid = os.geteuid() if euid is None else euid
     fix = f"on the Docker host: `sudo mkdir -p {path} && sudo chown {uid} {path}`, or choose another directory"
     try:
         path.mkdir(parents=True, exist_ok=True)
@@ -111,12 +113,11 @@ def prepare_log_dir(path: Path, uid: int, gid: int | None, *, field: str) -> int
         empty = not any(path.iterdir())
     except OSError as exc:
         raise ConfigError(f"{field}: cannot create or read {path}: {exc.strerror or exc}", fix=fix) from None
-    access = log_dir_access(info.st_uid, info.st_gid, info.st_mode, uid=uid, gid=gid, euid=os.geteuid(),
-                            empty=empty)
+    access = log_dir_access(info.st_uid, info.st_gid, info.st_mode, uid=uid, gid=gid, euid=euid, empty=empty)
     if access is None:
         why = "does not own it" if empty else "changes only an empty directory"
         raise ConfigError(f"{field}: {path} is not writable by uid {uid} (the server's user), and mlcd (uid "
-                          f"{os.geteuid()}) {why}", fix=fix)
+                          f"{euid}) {why}", fix=fix)
     try:
         if access.owner is not None:
             os.chown(path, access.owner, -1)
