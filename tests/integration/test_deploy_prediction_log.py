@@ -115,6 +115,32 @@ def test_a_container_brought_back_or_restored_keeps_its_env_and_log_mount(client
         remove_containers(client, target.name)
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="makes a directory owned by another user")
+def test_a_directory_of_the_deploying_user_is_shared_with_the_server_through_its_group(
+        client: Any, stubs: dict[str, Release], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """mlcd without root, as on a runner in the docker group: the directory it owns becomes group-writable
+    and the container joins the group, so the server (uid 10001) writes there and the owner reads back."""
+    logs = tmp_path / "logs"
+    logs.mkdir(mode=0o755)
+    os.chown(logs, 1000, 1000)
+    monkeypatch.setattr("mlcd.promotion.targets.docker.os.geteuid", lambda: 1000)
+    target = DockerTarget(MODEL, unique("logged"), port=free_port(), ready_timeout=10, client=client,
+                          prediction_log=str(logs))
+    release = stubs["v1.0.0"]
+    try:
+        target.deploy(Release(MODEL, target.environment, release.version, release.image, release.digest,
+                              release.model_sha256), {})
+        serving = client.containers.get(target.name)
+        assert _settings(serving)[2] == ["1000"]
+        written = serving.exec_run(["sh", "-c", "id -u && touch /logs/probe"])
+        assert written.exit_code == 0 and written.output.decode().split()[0] == str(SERVER_UID), written.output
+    finally:
+        remove_containers(client, target.name)
+    info = (logs / "probe").stat()
+    assert (info.st_uid, info.st_gid) == (SERVER_UID, 1000)  # the directory's group, through setgid
+    assert logs.stat().st_uid == 1000 and logs.stat().st_mode & 0o2070 == 0o2070
+
+
 # --- the template image, promoted ----------------------------------------------------------------------
 
 
