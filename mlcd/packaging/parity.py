@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from mlcd.config.model import ColumnSpec
+from mlcd.serving.protocol import NO_LOG_PARAMETER
 
 TOLERANCE = 1e-6
 
@@ -51,13 +52,14 @@ def json_value(value: Any, datatype: str) -> Any:
 
 
 def infer_request(columns: Mapping[str, Sequence[Any]], datatypes: Mapping[str, str]) -> dict[str, Any]:
-    """An OIP v2 request for columns of equal length, in ``datatypes``' order."""
+    """An OIP v2 request for columns of equal length, in ``datatypes``' order, kept out of the server's
+    prediction log (a check is not production traffic)."""
     inputs = []
     for name, datatype in datatypes.items():
         values = columns[name]
         inputs.append({"name": name, "shape": [len(values)], "datatype": datatype,
                        "data": [json_value(v, datatype) for v in values]})
-    return {"inputs": inputs}
+    return {"inputs": inputs, "parameters": {NO_LOG_PARAMETER: False}}
 
 
 def datatypes(features: Sequence[ColumnSpec]) -> dict[str, str]:

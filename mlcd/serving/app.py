@@ -282,7 +282,7 @@ class Server:
             raise RequestError(503, f"the prediction did not finish within {self.settings.timeout:g} s "
                                     "(--timeout): the server is overloaded") from None
         self.metrics.predicted(scored.labels, self._classifies())
-        if self.logger is not None:
+        if self.logger is not None and batch.logged:
             classes = self.state.predictor.classes if self.state.predictor is not None else None
             self.logger.log(version=self.state.version, request_id=batch.id, columns=batch.columns, rows=batch.rows,
                             labels=scored.labels, proba=scored.proba, classes=classes)

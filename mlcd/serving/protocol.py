@@ -68,6 +68,12 @@ class Batch:
     rows: int
     id: str | None = None
     outputs: tuple[str, ...] = OUTPUTS
+    logged: bool = True  # False: a check, not traffic (OIP request parameter mlcd_log: false)
+
+
+# A request parameter that keeps rows out of the prediction log: mlcd's own parity checks send it false
+# (they are checks, not traffic, and must not count as production data in drift).
+NO_LOG_PARAMETER = "mlcd_log"
 
 
 def _bad(message: str) -> RequestError:
@@ -75,14 +81,14 @@ def _bad(message: str) -> RequestError:
 
 
 def validated(schema: InputSchema, columns: dict[str, list[Any]], rows: int, *, id: str | None = None,
-              outputs: tuple[str, ...] = OUTPUTS) -> Batch:
+              outputs: tuple[str, ...] = OUTPUTS, logged: bool = True) -> Batch:
     if rows == 0:
         raise RequestError(422, "the request has no rows to score")
     problems = check_columns(schema, columns, limit=MAX_PROBLEMS)
     if problems:
         extra = " (and more)" if len(problems) >= MAX_PROBLEMS else ""
         raise ContractError(problems[0] + extra, problems, columns, rows)
-    return Batch({spec.name: columns[spec.name] for spec in schema.features}, rows, id, outputs)
+    return Batch({spec.name: columns[spec.name] for spec in schema.features}, rows, id, outputs, logged)
 
 
 # --- Open Inference Protocol v2 --------------------------------------------------------------------------
@@ -126,8 +132,12 @@ def parse_infer(body: Any, schema: InputSchema) -> Batch:
     request_id = body.get("id")
     if request_id is not None and not isinstance(request_id, str):
         raise _bad("id must be a string")
-    if "parameters" in body and not isinstance(body["parameters"], dict):
+    parameters = body.get("parameters", {})
+    if not isinstance(parameters, dict):
         raise _bad("parameters must be an object")
+    logged = parameters.get(NO_LOG_PARAMETER, True)
+    if not isinstance(logged, bool):
+        raise _bad(f"parameters.{NO_LOG_PARAMETER} must be true or false")
     inputs = body.get("inputs")
     if not isinstance(inputs, list) or not inputs:
         raise _bad("inputs must be a non-empty list of tensors, one per feature column")
@@ -142,7 +152,8 @@ def parse_infer(body: Any, schema: InputSchema) -> Batch:
                        "every input needs one value per row")
         rows = count
         columns[name] = data
-    return validated(schema, columns, rows or 0, id=request_id, outputs=_requested_outputs(body.get("outputs")))
+    return validated(schema, columns, rows or 0, id=request_id, outputs=_requested_outputs(body.get("outputs")),
+                     logged=logged)
 
 
 def _requested_outputs(outputs: Any) -> tuple[str, ...]:

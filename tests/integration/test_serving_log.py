@@ -12,7 +12,9 @@ import pandas as pd
 import pytest
 import requests
 
+from mlcd.config import load_config
 from mlcd.model import file_sha256
+from mlcd.packaging import parity
 from testing.serving import serve
 
 pytestmark = pytest.mark.integration
@@ -49,6 +51,9 @@ def test_two_workers_sample_their_rows_into_one_fsspec_location(trained_repo: Pa
 
         with ThreadPoolExecutor(8) as pool:
             assert set(pool.map(post, range(REQUESTS))) == {200}
+        check = parity.infer_request(holdout[FEATURES].to_dict(orient="list"), parity.datatypes(
+            load_config(str(trained_repo / "mlcd.yaml")).contract.features))  # a parity check: not logged
+        assert requests.post(f"{two.url}/v2/models/{NAME}/infer", json=check, timeout=30).status_code == 200
         deadline = time.monotonic() + 15
         while True:  # each worker copies its writer's counts into the metrics every 2 s
             seen = counters(two.get("/metrics").text)

@@ -426,6 +426,16 @@ def test_parameters_must_be_objects_as_the_document_says(schema: InputSchema, mu
     assert refused(parse_infer, body, schema).status == 400
 
 
+def test_a_request_may_keep_its_rows_out_of_the_prediction_log(schema: InputSchema) -> None:
+    assert parse_infer(oip([ROW]), schema).logged
+    body = oip([ROW])
+    body["parameters"] = {"mlcd_log": False}
+    assert not parse_infer(body, schema).logged
+    body["parameters"] = {"mlcd_log": "no"}
+    refusal = refused(parse_infer, body, schema)
+    assert refusal.status == 400 and "parameters.mlcd_log must be true or false" in str(refusal)
+
+
 def test_dataframe_split_index_must_be_a_list(schema: InputSchema) -> None:
     body = {"dataframe_split": {"columns": list(ROW), "data": [list(ROW.values())], "index": 5}}
     assert refused(parse_invocations, body, schema).status == 400
