@@ -1,11 +1,14 @@
-"""Fixtures for tests that run real DVC pipelines in temporary git repositories."""
+"""Fixtures for tests that run real DVC pipelines in temporary git repositories, and the Docker engine."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from testing.images import docker_client, start_services
 from testing.repos import git, make_template_repo, mlcd
 
 
@@ -37,3 +40,14 @@ def pr_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert mlcd(repo, "train").returncode == 0
     assert mlcd(repo, "data", "test").returncode == 0
     return repo
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[Any]:
+    """The Docker engine (scripts/services starts it, and the registry, when they are not running)."""
+    problem = start_services()
+    if problem is not None:
+        pytest.fail(problem, pytrace=False)
+    docker = docker_client()
+    yield docker
+    docker.close()

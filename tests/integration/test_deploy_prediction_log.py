@@ -12,7 +12,6 @@ import math
 import os
 import re
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,7 @@ from mlcd.errors import DeployFailed
 from mlcd.monitoring.log_reader import FieldKind, Window, read_window
 from mlcd.promotion.targets import Release
 from mlcd.promotion.targets.docker import LOG_MOUNT, DockerTarget
-from testing.images import docker_client, hermetic_package, start_services, trained_project, unique
+from testing.images import hermetic_package, trained_project, unique
 from testing.promotion import MODEL, build_stub_image, fake_sha, free_port, remove_containers, set_deploy
 from testing.repos import mlcd
 
@@ -34,16 +33,6 @@ FEATURES = ["island", "bill_length_mm", "bill_depth_mm", "flipper_length_mm", "b
 ROWS = 60
 BATCH = 6
 SERVER_UID = 10001
-
-
-@pytest.fixture(scope="module")
-def client() -> Iterator[Any]:
-    problem = start_services()
-    if problem is not None:
-        pytest.fail(problem, pytrace=False)
-    docker = docker_client()
-    yield docker
-    docker.close()
 
 
 def _settings(container: Any) -> tuple[dict[str, str], dict[str, str], list[str]]:

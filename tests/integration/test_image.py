@@ -27,12 +27,10 @@ from testing.images import (
     BASE_IMAGE,
     ONE_PENGUIN,
     REGISTRY,
-    docker_client,
     hermetic_package,
     host_port,
     run_hardened,
     snapshot_wheelhouse,
-    start_services,
     trained_project,
     unique,
     wait_ready,
@@ -40,16 +38,6 @@ from testing.images import (
 from testing.repos import git, mlcd, tool_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker]
-
-
-@pytest.fixture(scope="module")
-def client() -> Iterator[Any]:
-    problem = start_services()
-    if problem is not None:
-        pytest.fail(problem, pytrace=False)
-    docker = docker_client()
-    yield docker
-    docker.close()
 
 
 @pytest.fixture(scope="module")

@@ -24,12 +24,10 @@ import yaml
 
 from mlcd.packaging.dockerfile import APP_DIR
 from testing.images import (
-    docker_client,
     hermetic_package,
     host_port,
     run_hardened,
     snapshot_wheelhouse,
-    start_services,
     trained_project,
     unique,
     wait_ready,
@@ -45,16 +43,6 @@ SHIFT_MM = 8.0  # about 1.5 standard deviations; the largest shifted value stays
 ROWS = 600
 BATCH = 20
 MIN_ROWS = 200
-
-
-@pytest.fixture(scope="module")
-def client() -> Iterator[Any]:
-    problem = start_services()
-    if problem is not None:
-        pytest.fail(problem, pytrace=False)
-    docker = docker_client()
-    yield docker
-    docker.close()
 
 
 @pytest.fixture(scope="module")
