@@ -6,20 +6,17 @@ import argparse
 import os
 from pathlib import Path
 
-from mlcd.errors import UsageError
+from mlcd.actions_context import repository, run_url
 from mlcd.github import GitHubClient
 from mlcd.github.issues import AlertIssue, clear_alert, raise_alert
 from mlcd.github.publish import read_body
 from mlcd.output import get_output
-from mlcd.promotion.github import run_url
 
 
 def run(args: argparse.Namespace) -> int:
     env = os.environ
     out = get_output()
-    repo: str | None = args.repo or env.get("GITHUB_REPOSITORY") or None
-    if not repo:
-        raise UsageError("no repository (not on GitHub Actions, and no --repo)", fix="pass --repo OWNER/NAME")
+    repo = repository(args.repo, env)
     report = read_body(Path(args.report), fix="pass --report the Markdown report `mlcd drift --markdown` wrote")
     client = GitHubClient.from_env(env)
     link = run_url(env)

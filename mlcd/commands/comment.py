@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from mlcd.actions_context import run_url
 from mlcd.errors import InputError, UsageError
 from mlcd.github import GitHubClient, create_check_run, pull_request_from_event, upsert_sticky_comment
 from mlcd.github.publish import read_body
@@ -53,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
             conclusion=args.conclusion,
             title=args.title or ("Gates passed" if passed else "Gates failed"),
             summary=body,
-            details_url=_run_url(env),
+            details_url=run_url(env),
         )
         out.success(f"{check.kind} on {sha[:12]} ({args.conclusion}): {check.url}")
         out.set_output("check-url", check.url)
@@ -72,6 +73,3 @@ def _event(env: Mapping[str, str]) -> Mapping[str, Any]:
     return event if isinstance(event, dict) else {}
 
 
-def _run_url(env: Mapping[str, str]) -> str | None:
-    server, repo, run_id = env.get("GITHUB_SERVER_URL"), env.get("GITHUB_REPOSITORY"), env.get("GITHUB_RUN_ID")
-    return f"{server}/{repo}/actions/runs/{run_id}" if server and repo and run_id else None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
+from mlcd.actions_context import repository
 from mlcd.errors import UsageError
 from mlcd.github import GitHubClient
 from mlcd.github.dispatch import dispatch_workflow
@@ -14,9 +15,7 @@ from mlcd.output import get_output
 def run(args: argparse.Namespace) -> int:
     env = os.environ
     out = get_output()
-    repo: str | None = args.repo or env.get("GITHUB_REPOSITORY") or None
-    if not repo:
-        raise UsageError("no repository (not on GitHub Actions, and no --repo)", fix="pass --repo OWNER/NAME")
+    repo = repository(args.repo, env)
     ref: str = args.ref or env.get("GITHUB_REF_NAME") or ""
     inputs = parse_inputs(args.input or [])
     dispatched = dispatch_workflow(GitHubClient.from_env(env), repo, args.workflow, ref, inputs)

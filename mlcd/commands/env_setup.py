@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 
+from mlcd.actions_context import repository
 from mlcd.config import load_config
 from mlcd.errors import UsageError
 from mlcd.github import GitHubClient
@@ -24,9 +25,7 @@ def run(args: argparse.Namespace) -> int:
                          else "deploy.environments is empty", fix="declare the environments in mlcd.yaml first")
     for name in chosen:
         check_reviewers(environments[name])  # every one is checked before any is changed
-    repo = args.repo or os.environ.get("GITHUB_REPOSITORY")
-    if not repo:
-        raise UsageError("which repository? no --repo and no GITHUB_REPOSITORY", fix="pass --repo OWNER/NAME")
+    repo = repository(args.repo, os.environ)
     client = GitHubClient.from_env(os.environ)
     for name in chosen:
         with out.group(f"Environment {name}"):

@@ -6,6 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
+from mlcd.actions_context import repository
 from mlcd.config import load_config
 from mlcd.errors import UsageError
 from mlcd.github import GitHubClient
@@ -19,11 +20,11 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     env = os.environ
     out = get_output()
-    repo: str | None = args.repo or env.get("GITHUB_REPOSITORY") or None
+    repo = repository(args.repo, env)
     base: str = args.base or env.get("GITHUB_REF_NAME") or ""
-    if not repo or not base:
-        raise UsageError("no repository or base branch (not on GitHub Actions)",
-                         fix="pass --repo OWNER/NAME and --base BRANCH")
+    if not base:
+        raise UsageError("no base branch (not on GitHub Actions, and no --base)",
+                         fix="pass --base BRANCH")
     body = read_body(Path(args.body), fix="pass --body the Markdown report to propose")
     client = GitHubClient.from_env(env)  # before pushing: a missing token fails first
     proposal = push_proposal(config.root, args.remote, args.branch, f"{args.title}\n", env)

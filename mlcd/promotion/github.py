@@ -18,13 +18,6 @@ ADMIN_FIX = ("the GITHUB_TOKEN of a workflow cannot change environments: run `ml
              "repository admin (a fine-grained personal token with Administration: write, or a GitHub App's)")
 
 
-def run_url(env: Mapping[str, str]) -> str | None:
-    repo, run_id = env.get("GITHUB_REPOSITORY"), env.get("GITHUB_RUN_ID")
-    if not (repo and run_id):
-        return None
-    return f"{env.get('GITHUB_SERVER_URL') or 'https://github.com'}/{repo}/actions/runs/{run_id}"
-
-
 class DeploymentLog:
     """One GitHub Deployment for one promotion, moved through queued → in_progress → success | failure."""
 

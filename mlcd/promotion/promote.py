@@ -29,6 +29,7 @@ from typing import Any, Literal
 
 import yaml
 
+from mlcd.actions_context import run_url
 from mlcd.config import Config
 from mlcd.config.model import EnvironmentConfig
 from mlcd.errors import CheckFailed, ConfigError, DeployFailed, InputError, MlcdError, UsageError
@@ -37,7 +38,7 @@ from mlcd.github.client import GitHubClient
 from mlcd.output import Output
 from mlcd.packaging.labels import MODEL_SHA256, REVISION
 from mlcd.promotion import checks, record
-from mlcd.promotion.github import DeploymentLog, approver, run_url
+from mlcd.promotion.github import DeploymentLog, approver
 from mlcd.promotion.lock import promotion_lock
 from mlcd.promotion.record import Event, History, Identity, NewTag
 from mlcd.promotion.registry import ImageRef, Manifest, NotInRegistry, Registry, is_digest, parse_reference

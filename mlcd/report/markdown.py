@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from mlcd.actions_context import run_url
 from mlcd.compare.run import Comparison
 from mlcd.compare.snapshot import Snapshot
 from mlcd.evaluation.gates import ARROW
@@ -179,10 +180,9 @@ def history_chart(comparison: Comparison, metric: str) -> list[str]:
 
 
 def links_section(env: Mapping[str, str]) -> list[str]:
-    server, repo, run = env.get("GITHUB_SERVER_URL"), env.get("GITHUB_REPOSITORY"), env.get("GITHUB_RUN_ID")
-    if not (server and repo and run):
+    url = run_url(env)
+    if url is None:
         return []
-    url = f"{server}/{repo}/actions/runs/{run}"
     return ["---", f"[Workflow run]({url}) · [artifacts]({url}#artifacts)", ""]
 
 
