@@ -40,7 +40,7 @@ def _json(path: str | None) -> dict[str, Any] | None:
 
 def publish(out: Output, config: Config, the_plan: Plan, args: argparse.Namespace, outcome: Outcome | None) -> str:
     text = evidence.markdown(the_plan, parity=outcome.parity if outcome else None, smoke=_json(args.smoke),
-                             data_tests=_json(args.data_test), directions=config.metrics)
+                             data_tests=_json(args.data_test), directions=config.metrics, outcome=outcome)
     Path(args.evidence).write_text(text, encoding="utf-8")
     out.step_summary(text)
     c = the_plan.candidate

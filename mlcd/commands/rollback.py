@@ -20,7 +20,7 @@ def run(args: argparse.Namespace) -> int:
     version = rollback_target(ctx, args.environment, args.to)
     outcome = promote(ctx, version, args.environment, kind="rollback",
                       parity_golden=Path(args.golden) if args.golden else None, require_parity=args.require_parity)
-    out.step_summary(evidence.markdown(outcome.plan, parity=outcome.parity, directions=config.metrics))
+    out.step_summary(evidence.markdown(outcome.plan, parity=outcome.parity, directions=config.metrics, outcome=outcome))
     out.set_output("version", outcome.plan.candidate.version)
     out.set_output("digest", outcome.plan.candidate.digest)
     return 0

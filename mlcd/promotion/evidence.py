@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from mlcd.evaluation.gates import ARROW, worse_by
-from mlcd.promotion.promote import Plan
+from mlcd.promotion.promote import Outcome, Plan
 from mlcd.promotion.verify import Parity
 
 
@@ -29,15 +29,27 @@ def _change(direction: str, value: float | None, baseline: float | None) -> str:
 
 
 def markdown(plan: Plan, *, parity: Parity | None = None, smoke: Mapping[str, Any] | None = None,
-             data_tests: Mapping[str, Any] | None = None, directions: Mapping[str, str] | None = None) -> str:
+             data_tests: Mapping[str, Any] | None = None, directions: Mapping[str, str] | None = None,
+             outcome: Outcome | None = None) -> str:
+    """The plan's evidence; with the ``outcome`` of the promotion it led to, the table says what is true
+    afterwards (registered, running in the environment) rather than what was about to happen."""
     c = plan.candidate
     env = plan.environment.name
-    verdict = "❌ refused" if plan.refused else ("⚪ already there" if plan.noop else "✅ ready")
     title = "Rollback" if plan.kind == "rollback" else "Promotion"
+    done = outcome is not None and outcome.action != "noop"
+    if done:
+        verdict = "✅ rolled back" if plan.kind == "rollback" else "✅ promoted"
+    else:
+        verdict = "❌ refused" if plan.refused else ("⚪ already there" if plan.noop else "✅ ready")
     lines = [f"## {title} of {plan.model} {c.version} to {env}: {verdict}", ""]
-    ran = [stage for stage in plan.stages if plan.history.was_in(stage, c.version)]
-    now = f"{plan.current.version} (`{plan.current_digest}`)" if plan.current else "nothing recorded"
-    registered = f"`{c.registered.tag}`" if c.registered else f"not yet: becomes `{plan.model}@{c.version}`"
+    ran = [stage for stage in plan.stages if plan.history.was_in(stage, c.version) or (done and stage == env)]
+    before = f"{plan.current.version} (`{plan.current_digest}`)" if plan.current else "nothing recorded"
+    if c.registered:
+        registered = f"`{c.registered.tag}`"
+    elif done:
+        registered = f"`{plan.model}@{c.version}` (by this promotion)"
+    else:
+        registered = f"not yet: becomes `{plan.model}@{c.version}`"
     lines += [
         "| | |", "|---|---|",
         f"| Image | `{c.reference}` |",
@@ -45,7 +57,7 @@ def markdown(plan: Plan, *, parity: Parity | None = None, smoke: Mapping[str, An
         f"| Built from commit | `{c.commit[:12] or 'unknown'}` |",
         f"| Registered | {registered} |",
         f"| Has run in | {', '.join(ran) or 'no environment yet'} |",
-        f"| {env} runs now | {now} |",
+        f"| {env} ran before | {before} |" if done else f"| {env} runs now | {before} |",
         "",
     ]
     if plan.problems:

@@ -327,3 +327,25 @@ def test_evidence_markdown_shows_metrics_against_the_environment_and_reasons(tmp
     assert "| accuracy | 0.93 | 0.96 | -0.03 (worse) |" in text
     assert "- gate failed: accuracy" in text
     assert "| ❌ | accuracy vs production (max regression 0.02) |" in text
+
+
+def test_evidence_after_the_promotion_says_what_is_true_afterwards() -> None:
+    from mlcd.promotion.evidence import markdown
+    from mlcd.promotion.promote import Candidate, Outcome, Plan
+    from mlcd.promotion.registry import ImageRef, Manifest
+
+    deploy = build_deploy(validate_text(CONFIG, "mlcd.yaml")[0]["deploy"])
+    candidate = Candidate(ImageRef("127.0.0.1:5000", "penguins", None, DIGEST_B), Manifest(DIGEST_B, "x", b"{}"),
+                          LABELS, "v1.1.0", None, "f" * 40, "c" * 64, {"accuracy": 0.97}, 8080)
+    history = History(MODEL, (_event("register", "v1.0.0", digest=DIGEST_A),
+                              _event("assign", "v1.0.0", stage="staging", number=1, at=1)))
+    plan = Plan("promote", MODEL, deploy.environments["staging"], candidate, history, history.current("staging"),
+                DIGEST_A, {"accuracy": 0.96}, [], [], [], deploy.stages)
+    before = markdown(plan, directions=DIRECTIONS)
+    assert ": ✅ ready" in before and "| Registered | not yet: becomes `penguins-classifier@v1.1.0` |" in before
+    assert "| Has run in | no environment yet |" in before and "| staging runs now | v1.0.0" in before
+    after = markdown(plan, directions=DIRECTIONS, outcome=Outcome(plan, "deployed"))
+    assert "## Promotion of penguins-classifier v1.1.0 to staging: ✅ promoted" in after
+    assert "| Registered | `penguins-classifier@v1.1.0` (by this promotion) |" in after
+    assert "| Has run in | staging |" in after and "| staging ran before | v1.0.0" in after
+    assert markdown(plan, directions=DIRECTIONS, outcome=Outcome(plan, "noop")) == before
