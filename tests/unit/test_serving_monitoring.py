@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mlcd.config import Config, load_config
+from mlcd.config import Config
 from mlcd.config.model import PredictionLogConfig
 from mlcd.errors import UsageError
 from mlcd.monitoring.log_reader import FieldKind, Window, read_window
@@ -30,19 +30,10 @@ from mlcd.serving.protocol import ContractError, parse_invocations
 from mlcd.serving.validation import FeatureTally, InputSchema, column_problems, tally_features
 
 ROOT = Path(__file__).resolve().parents[2]
-TEMPLATE_CONFIG = ROOT / "template-repo" / "mlcd.yaml"
 ROW: dict[str, Any] = {"island": "Biscoe", "bill_length_mm": 45.1, "bill_depth_mm": 14.5,
                        "flipper_length_mm": 215.0, "body_mass_g": 5000.0, "sex": "female"}
 
 
-@pytest.fixture(scope="module")
-def config() -> Config:
-    return load_config(str(TEMPLATE_CONFIG))
-
-
-@pytest.fixture(scope="module")
-def schema(config: Config) -> InputSchema:
-    return InputSchema.from_contract(config.contract)
 
 
 def samples(text: str) -> dict[str, float]:

@@ -28,14 +28,6 @@ ROW: dict[str, Any] = {"island": "Biscoe", "bill_length_mm": 45.1, "bill_depth_m
                        "flipper_length_mm": 215.0, "body_mass_g": 5000.0, "sex": "female"}
 
 
-@pytest.fixture(scope="module")
-def config() -> Config:
-    return load_config(str(TEMPLATE_CONFIG))
-
-
-@pytest.fixture(scope="module")
-def schema(config: Config) -> InputSchema:
-    return InputSchema.from_contract(config.contract)
 
 
 def oip(rows: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
