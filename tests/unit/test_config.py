@@ -7,20 +7,12 @@ import pytest
 
 from mlcd.config import find_config, load_config, validate_text
 from mlcd.errors import ConfigError
+from testing.configs import MINIMAL_CONFIG
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_CONFIG = ROOT / "template-repo" / "mlcd.yaml"
 
-MINIMAL = """\
-version: 1
-data: {path: data.csv}
-contract:
-  label: y
-  columns:
-    y: {dtype: category}
-    x: {dtype: float}
-model: {name: demo, path: model.skops}
-"""
+MINIMAL = MINIMAL_CONFIG
 
 
 def problems_of(text: str) -> list[str]:

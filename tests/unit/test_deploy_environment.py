@@ -24,19 +24,12 @@ from mlcd.promotion.targets.docker import (
     prepare_log_dir,
 )
 from mlcd.promotion.targets.kubernetes import render
+from testing.configs import MINIMAL_CONFIG
 
 DIGEST = "sha256:" + "a" * 64
 UID = 10001
 
-CONFIG = """\
-version: 1
-data: {path: data.csv}
-contract:
-  label: y
-  columns:
-    y: {dtype: category}
-    x: {dtype: float}
-model: {name: demo, path: model.skops}
+CONFIG = MINIMAL_CONFIG + """\
 deploy:
   environments:
     staging:

@@ -19,6 +19,7 @@ from mlcd.promotion.record import Event, History
 from mlcd.promotion.targets import Release
 from mlcd.promotion.targets.kubernetes import render
 from mlcd.promotion.targets.webhook import sign, signature_matches
+from testing.configs import MINIMAL_CONFIG
 
 MODEL = "penguins-classifier"
 DIGEST_A = "sha256:" + "a" * 64
@@ -265,15 +266,7 @@ def test_a_signature_verifies_only_with_the_same_secret_and_body() -> None:
 
 # --- configuration ------------------------------------------------------------------------------------
 
-CONFIG = """\
-version: 1
-data: {path: data.csv}
-contract:
-  label: y
-  columns:
-    y: {dtype: category}
-    x: {dtype: float}
-model: {name: demo, path: model.skops}
+CONFIG = MINIMAL_CONFIG + """\
 deploy:
   stages: [staging, production]
   environments:
