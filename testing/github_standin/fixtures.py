@@ -49,3 +49,11 @@ def fail_on_validation_errors(standin: GitHubStandin) -> None:
     if errors:
         pytest.fail("calls or answers GitHub's OpenAPI description rejects:\n  " + "\n  ".join(errors),
                     pytrace=False)
+
+
+def with_retrain_workflow(standin: GitHubStandin, repo: str) -> GitHubStandin:
+    """The stand-in holding ``repo`` with mlcd-retrain.yml dispatchable, and a token that may dispatch it."""
+    standin.add_repository(repo)
+    standin.add_workflow(repo, "mlcd-retrain.yml", ["reason"])
+    standin.permissions["actions"] = "write"
+    return standin

@@ -9,6 +9,7 @@ import pytest
 import requests
 
 from testing.github_standin import GitHubStandin
+from testing.github_standin.fixtures import with_retrain_workflow
 
 pytestmark = pytest.mark.integration
 
@@ -18,10 +19,7 @@ API = f"/repos/{REPO}"
 
 @pytest.fixture
 def standin(github_standin: GitHubStandin) -> GitHubStandin:
-    github_standin.add_repository(REPO)
-    github_standin.add_workflow(REPO, "mlcd-retrain.yml", ["reason"])
-    github_standin.permissions["actions"] = "write"
-    return github_standin
+    return with_retrain_workflow(github_standin, REPO)
 
 
 def call(standin: GitHubStandin, method: str, path: str, **kwargs: Any) -> requests.Response:

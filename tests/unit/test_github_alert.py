@@ -15,16 +15,14 @@ from mlcd.github import GitHubClient
 from mlcd.github.dispatch import dispatch_workflow
 from mlcd.github.issues import DRIFT_LABEL, DRIFT_MARKER, RECOVERED_MARKER, clear_alert, raise_alert
 from testing.github_standin import GitHubStandin
+from testing.github_standin.fixtures import with_retrain_workflow
 
 REPO = "octo-org/model"
 
 
 @pytest.fixture
 def standin(github_standin: GitHubStandin) -> GitHubStandin:
-    github_standin.add_repository(REPO)
-    github_standin.add_workflow(REPO, "mlcd-retrain.yml", ["reason"])
-    github_standin.permissions["actions"] = "write"
-    return github_standin
+    return with_retrain_workflow(github_standin, REPO)
 
 
 def client_for(standin: GitHubStandin) -> GitHubClient:
