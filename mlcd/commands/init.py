@@ -9,14 +9,14 @@ from pathlib import Path
 
 from mlcd.errors import InputError, UsageError
 from mlcd.output import get_output
-from mlcd.scaffold.actions import ActionsPin
+from mlcd.release import installed_release, release_for_ref
 from mlcd.scaffold.init import PipelinePaths, TrainingSetup, config_text, next_steps, planned_files, write_files
 
 
 def run(args: argparse.Namespace) -> int:
     out = get_output()
     root = Path.cwd()
-    pin = ActionsPin.parse(args.actions) if args.actions else ActionsPin()
+    release = release_for_ref(args.ref) if args.ref else installed_release()
     text = None
     if args.train and not args.data:
         raise UsageError("--train needs --data and --label: the pipeline splits that file by that column",
@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     elif args.label:
         raise UsageError("--label needs --data: the file to infer the contract from", fix="add --data FILE")
     training, extra = _training(root, args.train, args.data, args.label) if args.train else (None, {})
-    result = write_files(planned_files(root, pin, text, extra), force=args.force)
+    result = write_files(planned_files(root, release, text, extra), force=args.force)
     for verb, paths in (("created", result.created), ("replaced", result.replaced), ("unchanged", result.unchanged)):
         for path in paths:
             out.info(f"  {verb:<9} {path.relative_to(root)}")

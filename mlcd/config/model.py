@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from mlcd.errors import ConfigError, Location
+
 Direction = Literal["higher", "lower"]
 Dtype = Literal["int", "float", "string", "category", "bool", "datetime"]
 
@@ -213,6 +215,21 @@ class DeployConfig:
     push: bool = True
     remote: str = "origin"
     tolerance: float = 0.0
+
+
+# The delivery workflow has this many stage jobs (a reusable workflow cannot make jobs from a list).
+MAX_DELIVERY_STAGES = 3
+
+
+def delivery_stages(config: Config) -> tuple[str, ...]:
+    """deploy.stages, in order, when the delivery workflow can run each of them as a job."""
+    stages = config.deploy.stages
+    if len(stages) > MAX_DELIVERY_STAGES:
+        raise ConfigError(f"deploy.stages has {len(stages)} stages ({', '.join(stages)}); the delivery workflow "
+                          f"runs at most {MAX_DELIVERY_STAGES}",
+                          fix=f"keep the {MAX_DELIVERY_STAGES} stages a model must pass through, e.g. "
+                              "[staging, production]", location=Location(config.source))
+    return stages
 
 
 def build_deploy(raw: dict[str, Any]) -> DeployConfig:

@@ -6,6 +6,7 @@ a conflict that is left alone (``force`` replaces it). Running init twice change
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
@@ -15,17 +16,28 @@ from typing import Any
 import yaml
 
 from mlcd.config import CONFIG_NAME, validate_text
-from mlcd.errors import ConfigError, InputError
-from mlcd.scaffold.actions import ACTIONS_REF, ACTIONS_REPOSITORY, ActionsPin
+from mlcd.errors import ConfigError, InputError, UsageError
+from mlcd.release import DEFAULT_REPOSITORY, Release
 from mlcd.scaffold.contract import InferredContract
 
 WORKFLOWS_DIR = Path(".github") / "workflows"
+DEPENDABOT = Path(".github") / "dependabot.yml"
+# In the shipped callers, where the release's pin goes: `uses: mlcd-dev/mlcd/.github/workflows/X.yml@RELEASE`
+_PLACEHOLDER = re.compile(rf"{re.escape(DEFAULT_REPOSITORY)}/\.github/workflows/([\w.-]+\.yml)@RELEASE")
 
 
 def workflow_names() -> list[str]:
-    """Every workflow mlcd ships (the files of ``workflows/``): init writes each of them."""
-    shipped = resources.files("mlcd.scaffold").joinpath("workflows")
-    return sorted(entry.name for entry in shipped.iterdir() if entry.name.endswith(".yml"))
+    """Every caller mlcd ships (``mlcd/scaffold/callers/mlcd-*.yml``): init writes each of them."""
+    shipped = resources.files("mlcd.scaffold").joinpath("callers")
+    return sorted(entry.name for entry in shipped.iterdir() if entry.name.startswith("mlcd-"))
+
+
+def called_workflow(name: str) -> str:
+    """The reusable workflow of mlcd's that the caller ``name`` uses (``mlcd-pr.yml`` → ``pr.yml``)."""
+    text = resources.files("mlcd.scaffold").joinpath("callers", name).read_text(encoding="utf-8")
+    found = _PLACEHOLDER.search(text)
+    assert found is not None, f"mlcd/scaffold/callers/{name} has no `uses: ...@RELEASE` line"
+    return found.group(1)
 
 
 @dataclass
@@ -36,19 +48,26 @@ class InitResult:
     conflicts: list[Path] = field(default_factory=list)
 
 
-def workflow_text(name: str, pin: ActionsPin) -> str:
-    text = resources.files("mlcd.scaffold").joinpath("workflows", name).read_text(encoding="utf-8")
-    default = ActionsPin()
-    if pin != default:
-        text = text.replace(f"{ACTIONS_REPOSITORY}/actions/", f"{pin.repository}/actions/")
-        text = text.replace(f"@{ACTIONS_REF} # {default.comment}", f"@{pin.ref} # {pin.comment}")
-    return text
+def workflow_text(name: str, release: Release) -> str:
+    """The caller ``name`` pinned to ``release``: one ``uses:`` of its reusable workflow at the release's commit."""
+    text = resources.files("mlcd.scaffold").joinpath("callers", name).read_text(encoding="utf-8")
+    workflow = called_workflow(name)
+    if release.workflows and workflow not in release.workflows:
+        raise UsageError(f"{release.repository}@{release.commit[:12]} (mlcd {release.version}) has no reusable "
+                         f"workflow .github/workflows/{workflow}, which {name} calls",
+                         fix="pin a release that has it: install a newer mlcd, or pass --ref OWNER/NAME@SHA")
+    return _PLACEHOLDER.sub(lambda found: release.workflow_uses(found.group(1)), text)
 
 
-def planned_files(root: Path, pin: ActionsPin, config_text: str | None,
+def dependabot_text() -> str:
+    return resources.files("mlcd.scaffold").joinpath("callers", "dependabot.yml").read_text(encoding="utf-8")
+
+
+def planned_files(root: Path, release: Release, config_text: str | None,
                   extra: Mapping[str, str] | None = None) -> dict[Path, str]:
-    """The workflows, mlcd.yaml when inferred, and ``extra`` (paths relative to root → text)."""
-    files = {root / WORKFLOWS_DIR / name: workflow_text(name, pin) for name in workflow_names()}
+    """The callers, Dependabot's config, mlcd.yaml when inferred, and ``extra`` (paths relative to root → text)."""
+    files = {root / WORKFLOWS_DIR / name: workflow_text(name, release) for name in workflow_names()}
+    files[root / DEPENDABOT] = dependabot_text()
     if config_text is not None:
         files[root / CONFIG_NAME] = config_text
     files.update({root / name: text for name, text in (extra or {}).items()})
