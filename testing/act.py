@@ -1,8 +1,10 @@
 """Run a real workflow file with act on this machine (``-P ubuntu-latest=-self-hosted``).
 
-Every action a workflow uses is resolved locally: mlcd's own (``mlcd-dev/mlcd/actions/*@REF``) from a
-snapshot of this checkout, every other pinned action from its stand-in in ``action_standins/``. An
-action with neither fails the run before it starts, naming the action.
+Every reusable workflow and action a workflow uses is resolved locally: mlcd's own
+(``mlcd-dev/mlcd/.github/workflows/*@SHA``, ``mlcd-dev/mlcd/actions/*@SHA``) from a worktree of a release
+made for real (testing/release.py) checked out at exactly that SHA, and what those use in turn, the same
+way; every other pinned action from its stand-in in ``action_standins/``. A pin of a commit the release
+does not have, or an action with no stand-in, fails the run before it starts, naming the pin.
 """
 
 from __future__ import annotations
@@ -14,19 +16,20 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
 import yaml
 
-from mlcd.scaffold import ACTIONS_REPOSITORY
+from mlcd.release import DEFAULT_REPOSITORY
+from testing.release import ReleasedMlcd
 
 ROOT = Path(__file__).resolve().parents[1]
 LOGS = ROOT / "tests" / ".cache" / "act-logs"
 STANDINS = ROOT / "tests" / "e2e" / "action_standins"
-USES = re.compile(r"^\s*(?:-\s*)?uses:\s*([\w.-]+/[\w.-]+)(?:/[\w./-]+)?@([\w.-]+)", re.MULTILINE)
+USES = re.compile(r"^\s*(?:-\s*)?uses:\s*([\w.-]+/[\w.-]+)(/[\w./-]+)?@([\w.-]+)", re.MULTILINE)
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -80,30 +83,20 @@ def go_duration(text: str) -> float:
     return sum(float(value) * scale[unit] for value, unit in re.findall(r"([\d.]+)(ms|µs|us|ns|h|m|s)", text))
 
 
-def snapshot_checkout(target: Path) -> Path:
-    """This checkout's files as git sees them (tracked and untracked, not ignored): mlcd's actions at REF."""
-    listing = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
-                             check=True, capture_output=True).stdout.decode().split("\0")
-    for name in filter(None, listing):
-        source = ROOT / name
-        if source.is_file():
-            destination = target / name
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, destination)
-    return target
+def pinned_uses(file: Path) -> set[tuple[str, str, str]]:
+    """(owner/name, path in it or "", ref) of every remote action or reusable workflow the file uses."""
+    found = USES.findall(file.read_text(encoding="utf-8"))
+    return {(repository, path.lstrip("/"), ref) for repository, path, ref in found}
 
 
-def pinned_actions(files: Iterable[Path]) -> set[tuple[str, str]]:
-    """(owner/name, ref) of every remote action the files use, including those inside mlcd's actions."""
-    found: set[tuple[str, str]] = set()
-    for file in files:
-        found.update(USES.findall(file.read_text(encoding="utf-8")))
-    return found
-
-
-def job_permissions(workflow: Path, job: str) -> dict[str, str]:
-    """The permissions a workflow grants one job's GITHUB_TOKEN (for the GitHub stand-in's token)."""
-    granted = yaml.safe_load(workflow.read_text(encoding="utf-8"))["jobs"][job].get("permissions") or {}
+def job_permissions(workflow: Path, job: str, mlcd: ReleasedMlcd) -> dict[str, str]:
+    """The permissions a job's GITHUB_TOKEN gets (for the GitHub stand-in's token): ``job`` of ``workflow``,
+    or of the reusable workflow of mlcd's that the workflow calls, at the SHA the caller pins."""
+    jobs = yaml.safe_load(workflow.read_text(encoding="utf-8"))["jobs"]
+    if job not in jobs:
+        [called] = [(path, ref) for repository, path, ref in pinned_uses(workflow) if repository == DEFAULT_REPOSITORY]
+        jobs = yaml.safe_load((mlcd.worktree(called[1]) / called[0]).read_text(encoding="utf-8"))["jobs"]
+    granted = jobs[job].get("permissions") or {}
     return {scope: str(level) for scope, level in granted.items()}
 
 
@@ -120,26 +113,37 @@ def host_env() -> dict[str, str]:
 
 
 class Act:
-    def __init__(self, *, binary: Path, mlcd_snapshot: Path, repositories: Path, cache: Path, work: Path) -> None:
+    def __init__(self, *, binary: Path, mlcd: ReleasedMlcd, repositories: Path, cache: Path, work: Path) -> None:
         self.binary = binary
-        self.mlcd_snapshot = mlcd_snapshot
+        self.mlcd = mlcd
         self.repositories = repositories
         self.cache = cache
         self.work = work
         self.runs = 0
 
     def mappings(self, workflow: Path) -> list[str]:
-        actions = pinned_actions([workflow, *sorted((self.mlcd_snapshot / "actions").glob("*/action.yml"))])
-        mapped = []
-        for repository, ref in sorted(actions):
-            if repository == ACTIONS_REPOSITORY:
-                directory = self.mlcd_snapshot
-            elif (STANDINS / repository).is_dir():
-                directory = STANDINS / repository
-            else:
-                raise AssertionError(f"{workflow.name} uses {repository}@{ref}, which has no stand-in in {STANDINS}")
-            mapped += ["--local-repository", f"{repository}@{ref}={directory}"]
-        return mapped
+        """``--local-repository`` for every pin reachable from ``workflow``: mlcd's at exactly their SHA."""
+        mapped: dict[str, Path] = {}
+        pending = [workflow]
+        while pending:
+            file = pending.pop()
+            for repository, path, ref in sorted(pinned_uses(file)):
+                if repository == DEFAULT_REPOSITORY:
+                    try:
+                        tree = self.mlcd.worktree(ref)
+                    except ValueError as exc:
+                        raise AssertionError(f"{file.name} uses {repository}/{path}@{ref}: {exc}") from None
+                    used = tree / path if path.endswith((".yml", ".yaml")) else tree / path / "action.yml"
+                    if not used.is_file():
+                        raise AssertionError(f"{file.name} uses {repository}/{path}@{ref}, which that commit lacks")
+                    pending.append(used)
+                elif (STANDINS / repository).is_dir():
+                    tree = STANDINS / repository
+                else:
+                    raise AssertionError(f"{file.name} uses {repository}@{ref}, which has no stand-in in {STANDINS}")
+                mapped.setdefault(f"{repository}@{ref}", tree)
+        return [argument for key, tree in sorted(mapped.items())
+                for argument in ("--local-repository", f"{key}={tree}")]
 
     def next_run_id(self) -> str:
         """GITHUB_RUN_ID of the next run (act's default, 1, would make every run share cache keys)."""

@@ -27,11 +27,12 @@ from typing import Any
 
 from mlcd.config import load_config
 from testing import webhooks
-from testing.act import Act, ActRun, job_permissions, snapshot_checkout
+from testing.act import Act, ActRun, job_permissions
 from testing.github_standin import GitHubStandin
 from testing.github_standin.ensure_spec import ensure_spec
 from testing.github_standin.openapi import load as load_openapi
 from testing.images import BASE_IMAGE, REGISTRY, WHEELHOUSE, start_services
+from testing.release import ReleasedMlcd
 from testing.repos import ROOT, git, make_user_repo, tool_env
 
 REPO = "mlcd-demo/penguins"
@@ -97,7 +98,7 @@ def merge(act: Act, standin: GitHubStandin, repo: Path) -> ActRun:
     git(repo, "merge", "-q", "--no-ff", BRANCH, "-m", f"Merge pull request #{PR} from {BRANCH}")
     after = git(repo, "rev-parse", "HEAD").strip()
     # GITHUB_TOKEN of the promoting jobs, and the production environment's reviewer approving this run
-    standin.permissions = job_permissions(repo / ".github" / "workflows" / "mlcd-deliver.yml", "production")
+    standin.permissions = job_permissions(repo / ".github" / "workflows" / "mlcd-deliver.yml", "stage-2", act.mlcd)
     standin.approve_run(REPO, int(act.next_run_id()), "production", REVIEWER)
     event = webhooks.push(REPO, ref="refs/heads/main", before=before, after=after)
     return run_workflow(act, standin, "push", event, repo, "mlcd-deliver.yml")
@@ -142,13 +143,19 @@ def main(argv: list[str] | None = None) -> int:
     spec = load_openapi(ensure_spec())
     webhooks.ensure_packages()
 
-    step(f"A fresh copy of template-repo/ as {REPO}, trained once on main")
     if work.exists():
         shutil.rmtree(work)
-    repo = make_user_repo(work / "repositories" / REPO, REPO)
+    step("mlcd released as users receive it: scripts/release in a scratch copy of this checkout, its wheel "
+         "installed")
+    released = ReleasedMlcd.from_checkout(work / "mlcd-release")
+    release = released.release()
+    users_mlcd = released.install(release.version, work / "users-mlcd")
+    say(f"mlcd {release.version} is {release.repository}@{release.commit}")
+    step(f"A fresh copy of template-repo/ as {REPO}, trained once on main, `mlcd init` of the release")
+    repo = make_user_repo(work / "repositories" / REPO, REPO, users_mlcd)
     say(git(repo, "log", "--oneline").rstrip())
-    act = Act(binary=act_binary(), mlcd_snapshot=snapshot_checkout(work / "mlcd"),
-              repositories=work / "repositories", cache=work / "actions-cache", work=work / "runs")
+    act = Act(binary=act_binary(), mlcd=released, repositories=work / "repositories", cache=work / "actions-cache",
+              work=work / "runs")
 
     standin = GitHubStandin(spec).start()
     try:

@@ -24,6 +24,8 @@ from mlcd.release import RELEASE_FILE, Release, version_key
 from testing.repos import ROOT, git
 
 RELEASE_SCRIPT = Path("scripts") / "release"
+SAMPLE_SHA = "0123456789abcdef0123456789abcdef01234567"  # a commit SHA for tests that need only its form
+REUSABLE = tuple(sorted(p.name for p in (ROOT / ".github" / "workflows").glob("*.yml") if p.name != "ci.yml"))
 
 
 def copy_checkout(target: Path) -> Path:

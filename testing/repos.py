@@ -38,16 +38,19 @@ def make_template_repo(target: Path) -> Path:
     return target
 
 
-def make_user_repo(target: Path, full_name: str) -> Path:
+def make_user_repo(target: Path, full_name: str, users_mlcd: Path) -> Path:
     """The template project as a user's repository on GitHub: main trained and committed (dvc.lock,
-    metrics.json), the workflows `mlcd init` writes, and ``https://github.com/<full_name>`` as its origin
-    (act reads the repository's name from it)."""
+    metrics.json), the workflows that ``users_mlcd init`` (a released mlcd) writes, and
+    ``https://github.com/<full_name>`` as its origin (act reads the repository's name from it)."""
     repo = make_template_repo(target)
     result = mlcd(repo, "train")
     if result.returncode != 0:
         raise RuntimeError(f"mlcd train failed in {repo}:\n{result.stderr}")
+    init = subprocess.run([str(users_mlcd), "init"], cwd=repo, capture_output=True, text=True, env=tool_env())
+    if init.returncode != 0:
+        raise RuntimeError(f"mlcd init failed in {repo}:\n{init.stderr}")
     git(repo, "add", "-A")
-    git(repo, "commit", "-qm", "Train the first model")
+    git(repo, "commit", "-qm", "Train the first model; add mlcd's workflows")
     git(repo, "remote", "add", "origin", f"https://github.com/{full_name}.git")
     return repo
 

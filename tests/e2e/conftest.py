@@ -1,5 +1,6 @@
-"""Fixtures for running mlcd's real workflows with act: the act binary, a snapshot of this checkout as
-mlcd's actions, the stand-ins' shared cache, and the user's repository as act's git remote."""
+"""Fixtures for running mlcd's real workflows with act: the act binary, a release of this checkout made
+for real in a scratch repository (its wheel installed as the user's mlcd, its tagged SHA what the callers
+pin), the stand-ins' shared cache, and the user's repository as act's git remote."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from testing.act import Act, snapshot_checkout
+from testing.act import Act
+from testing.release import ReleasedMlcd
 from testing.repos import make_user_repo
 from testing.webhooks import WebhooksUnavailable, ensure_packages
 
@@ -37,17 +39,32 @@ def webhook_schemas() -> Path:
 
 
 @pytest.fixture(scope="session")
-def act(act_binary: Path, tmp_path_factory: pytest.TempPathFactory, webhook_schemas: Path) -> Iterator[Act]:
+def released_mlcd(tmp_path_factory: pytest.TempPathFactory) -> ReleasedMlcd:
+    """This checkout released for real (scripts/release) in a scratch repository: the next minor version."""
+    released = ReleasedMlcd.from_checkout(tmp_path_factory.mktemp("mlcd-release"))
+    released.release()
+    return released
+
+
+@pytest.fixture(scope="session")
+def users_mlcd(released_mlcd: ReleasedMlcd, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The `mlcd` command of a virtualenv whose mlcd is the release's wheel, as a user installs it."""
+    return released_mlcd.install(released_mlcd.latest.version, tmp_path_factory.mktemp("users-mlcd") / "venv")
+
+
+@pytest.fixture(scope="session")
+def act(act_binary: Path, tmp_path_factory: pytest.TempPathFactory, webhook_schemas: Path,
+        released_mlcd: ReleasedMlcd) -> Iterator[Act]:
     work = tmp_path_factory.mktemp("act")
-    runner = Act(binary=act_binary, mlcd_snapshot=snapshot_checkout(work / "mlcd"),
-                 repositories=work / "repositories", cache=work / "actions-cache", work=work / "runs")
+    runner = Act(binary=act_binary, mlcd=released_mlcd, repositories=work / "repositories",
+                 cache=work / "actions-cache", work=work / "runs")
     yield runner
 
 
 @pytest.fixture
-def user_repo(act: Act) -> Path:
+def user_repo(act: Act, users_mlcd: Path) -> Path:
     """The template project as octo-org/penguins (see make_user_repo), fresh for each test."""
     target = act.repositories / REPO
     if target.exists():
         shutil.rmtree(target)
-    return make_user_repo(target, REPO)
+    return make_user_repo(target, REPO, users_mlcd)

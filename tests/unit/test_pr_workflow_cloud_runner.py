@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-WORKFLOW = Path(__file__).resolve().parents[2] / "workflows" / "mlcd-pr.yml"
+WORKFLOW = Path(__file__).resolve().parents[2] / ".github" / "workflows" / "pr.yml"
 RUNS_AFTER_A_SKIP = "${{ !failure() && !cancelled() }}"
 
 

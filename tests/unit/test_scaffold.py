@@ -1,5 +1,6 @@
-"""mlcd init: the workflows it writes are template-repo's, it is idempotent, it never overwrites a
-changed file without --force, and the mlcd.yaml it infers from data validates."""
+"""mlcd init: the callers it writes pin the release's reusable workflows, it is idempotent, it never
+overwrites a changed file without --force, a source checkout refuses to guess a pin, and the mlcd.yaml it
+infers from data validates."""
 
 from __future__ import annotations
 
@@ -8,44 +9,80 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
+from mlcd import __version__
 from mlcd.cli import main
 from mlcd.config import validate_text
-from mlcd.scaffold.actions import ACTIONS_REF, ACTIONS_REPOSITORY, ActionsPin
+from mlcd.release import Release
 from mlcd.scaffold.contract import infer_contract
-from mlcd.scaffold.init import workflow_names, workflow_text
+from mlcd.scaffold.init import called_workflow, workflow_names, workflow_text
+from testing.release import REUSABLE
+from testing.release import SAMPLE_SHA as SHA
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_template_repo_holds_exactly_what_init_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    shutil.copy(ROOT / "template-repo" / "mlcd.yaml", tmp_path / "mlcd.yaml")
+def test_every_caller_calls_one_reusable_workflow_with_no_more_permissions_than_it_uses() -> None:
+    for name in workflow_names():
+        caller = yaml.safe_load(workflow_text(name, Release(__version__, SHA)))
+        [job] = caller["jobs"].values()
+        assert job["uses"] == f"mlcd-dev/mlcd/.github/workflows/{called_workflow(name)}@{SHA}"
+        assert called_workflow(name) in REUSABLE
+        called = yaml.safe_load((ROOT / ".github" / "workflows" / called_workflow(name)).read_text())
+        needed: dict[str, str] = {}
+        for called_job in called["jobs"].values():
+            for scope, level in (called_job.get("permissions") or {}).items():
+                needed[scope] = "write" if "write" in (level, needed.get(scope)) else level
+        assert job["permissions"] == needed, name
+        lines = workflow_text(name, Release(__version__, SHA)).splitlines()
+        # short: one uses: line, and the permissions it needs (zizmor wants each explained)
+        assert len([line for line in lines if not line.startswith("#")]) <= 19, name
+
+
+def test_init_pins_the_installed_release(released: Release, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     assert main(["init"]) == 0
-    written = sorted(p.name for p in (tmp_path / ".github" / "workflows").iterdir())
-    template = ROOT / "template-repo" / ".github" / "workflows"
-    assert written == sorted(p.name for p in template.iterdir()) == workflow_names()
-    for name in written:
-        assert (tmp_path / ".github" / "workflows" / name).read_text() == (template / name).read_text()
-        assert (ROOT / "workflows" / name).read_text() == (template / name).read_text()
+    text = (tmp_path / ".github" / "workflows" / "mlcd-pr.yml").read_text()
+    assert f"uses: mlcd-dev/mlcd/.github/workflows/pr.yml@{SHA} # v{__version__}\n" in text
+    assert yaml.safe_load((tmp_path / ".github" / "dependabot.yml").read_text())["updates"][0][
+        "package-ecosystem"] == "github-actions"
 
 
-def test_workflows_use_mlcds_actions_at_the_pinned_commit() -> None:
-    text = workflow_text("mlcd-pr.yml", ActionsPin())
-    assert f"uses: {ACTIONS_REPOSITORY}/actions/setup@{ACTIONS_REF} # mlcd v" in text
-    fork = workflow_text("mlcd-pr.yml", ActionsPin.parse("acme/mlcd-fork@" + "a" * 40))
-    assert f"{ACTIONS_REPOSITORY}/" not in fork and "acme/mlcd-fork/actions/setup@" + "a" * 40 in fork
+def test_init_from_a_source_checkout_names_the_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("mlcd.output._default", None)
+    assert main(["init"]) == 2
+    err = capsys.readouterr().err
+    assert "not a release" in err and "--ref OWNER/NAME@SHA" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / ".github").exists()
+    assert main(["init", "--ref", "acme/mlcd-fork@" + "a" * 40]) == 0
+    text = (tmp_path / ".github" / "workflows" / "mlcd-deliver.yml").read_text()
+    assert f"uses: acme/mlcd-fork/.github/workflows/deliver.yml@{'a' * 40} # v{__version__}\n" in text
+    assert main(["init", "--ref", "acme/mlcd-fork@main"]) == 2
+    assert "is not OWNER/NAME@SHA" in capsys.readouterr().err
 
 
-def test_init_is_idempotent_and_keeps_changed_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                    penguins_csv: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_release_without_a_workflow_a_caller_needs_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    from mlcd.errors import UsageError
+
+    old = Release("0.1.0", SHA, "mlcd-dev/mlcd", ("pr.yml",))
+    with pytest.raises(UsageError, match=r"has no reusable workflow \.github/workflows/deliver\.yml"):
+        workflow_text("mlcd-deliver.yml", old)
+
+
+def test_init_is_idempotent_and_keeps_changed_files(released: Release, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch, penguins_csv: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
     shutil.copy(penguins_csv, tmp_path / "penguins.csv")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr("mlcd.output._default", None)  # a fresh Output writes to this test's captured stderr
     assert main(["init", "--data", "penguins.csv", "--label", "species"]) == 0
     capsys.readouterr()
     assert main(["init", "--data", "penguins.csv", "--label", "species"]) == 0
-    assert capsys.readouterr().err.count("unchanged") == len(workflow_names()) + 1  # and mlcd.yaml
+    assert capsys.readouterr().err.count("unchanged") == len(workflow_names()) + 2  # dependabot.yml, mlcd.yaml
     changed = tmp_path / ".github" / "workflows" / "mlcd-pr.yml"
     changed.write_text(changed.read_text() + "# my change\n")
     assert main(["init"]) == 2

@@ -1,5 +1,6 @@
 """Every workflow and action mlcd ships is linted: actionlint, zizmor (pedantic, zero findings) and
-GitHub's workflow and action JSON schemas (check-jsonschema's vendored copies)."""
+GitHub's workflow and action JSON schemas (check-jsonschema's vendored copies). The callers `mlcd init`
+writes are linted as a user receives them: pinned to a release's commit."""
 
 from __future__ import annotations
 
@@ -10,11 +11,23 @@ from pathlib import Path
 
 import pytest
 
+from mlcd.release import Release
+from mlcd.scaffold.init import workflow_names, workflow_text
+
 ROOT = Path(__file__).resolve().parents[2]
 ACTIONS = sorted((ROOT / "actions").glob("*/action.yml"))
-WORKFLOWS = sorted([*(ROOT / "workflows").glob("*.yml"),
-                    *(ROOT / "template-repo" / ".github" / "workflows").glob("*.yml"),
-                    *(ROOT / ".github" / "workflows").glob("*.yml")])
+CALLERS = ROOT / ".cache" / "lint-callers" / ".github" / "workflows"
+SAMPLE_RELEASE = Release("0.2.0", "0123456789abcdef0123456789abcdef01234567")
+
+
+def _rendered_callers() -> list[Path]:
+    CALLERS.mkdir(parents=True, exist_ok=True)
+    for name in workflow_names():
+        (CALLERS / name).write_text(workflow_text(name, SAMPLE_RELEASE), encoding="utf-8")
+    return sorted(CALLERS.glob("mlcd-*.yml"))
+
+
+WORKFLOWS = sorted([*(ROOT / ".github" / "workflows").glob("*.yml"), *_rendered_callers()])
 
 
 def tool(name: str) -> str:
@@ -33,7 +46,7 @@ def run(*command: str) -> subprocess.CompletedProcess[str]:
 
 def test_there_is_something_to_lint() -> None:
     assert len(ACTIONS) >= 10
-    assert {p.name for p in WORKFLOWS} >= {"mlcd-pr.yml", "mlcd-deliver.yml", "ci.yml"}
+    assert {p.name for p in WORKFLOWS} >= {"mlcd-pr.yml", "mlcd-deliver.yml", "pr.yml", "deliver.yml", "ci.yml"}
 
 
 def test_actionlint() -> None:
