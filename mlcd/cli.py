@@ -1,23 +1,36 @@
 """argv → a command module's ``run(args) -> int``; every MlcdError is caught here and only here.
 
 Command modules are imported when their command runs, so ``mlcd --help`` and ``mlcd --version``
-never import pandas, scikit-learn or DVC.
+never import pandas, scikit-learn or DVC, and a command whose extra (``pip install 'mlcd[train]'``) is not
+installed says which one in one line.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import os
 import sys
 from collections.abc import Callable, Sequence
 
 from mlcd import __version__
-from mlcd.errors import MlcdError
+from mlcd.errors import MlcdError, UsageError
 
 VERDICTS = ["drift", "skew", "no drift", "not enough data"]  # mlcd.monitoring.report.verdict
 
 EXIT_INTERRUPTED = 130
+
+# The modules mlcd imports from its extras' distributions (pyproject.toml), and the extras that install
+# them (threadpoolctl comes with scikit-learn). tests/unit/test_extras_errors.py holds it to the metadata.
+EXTRA_MODULES: dict[str, tuple[str, ...]] = {
+    "dvc": ("train",), "gto": ("train",), "pandera": ("train",), "pyarrow": ("train",), "fsspec": ("train",),
+    "pandas": ("train", "serve"), "sklearn": ("train", "serve"), "threadpoolctl": ("train", "serve"),
+    "skops": ("train", "serve"), "scipy": ("train", "serve"),
+    "starlette": ("serve",), "uvicorn": ("serve",), "httptools": ("serve",), "uvloop": ("serve",),
+    "orjson": ("serve",), "prometheus_client": ("serve",),
+    "docker": ("package",),
+}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -29,7 +42,7 @@ class _Parser(argparse.ArgumentParser):
 
 def _command(subparsers: argparse._SubParsersAction[_Parser], name: str, module: str, help_text: str) -> _Parser:
     parser = subparsers.add_parser(name, help=help_text, description=help_text)
-    parser.set_defaults(_module=module)
+    parser.set_defaults(_module=module, _prog=parser.prog)
     parser.add_argument("--config", metavar="PATH", help="mlcd.yaml to use (default: $MLCD_CONFIG, then ./mlcd.yaml)")
     return parser
 
@@ -294,6 +307,31 @@ def build_parser() -> _Parser:
     return parser
 
 
+def missing_extra(exc: ModuleNotFoundError, command: str) -> UsageError | None:
+    """The error for ``command`` (``mlcd serve``) missing a module of an extra that is not installed: the
+    extra named like the command if it installs the module, else the first that does. None for any other
+    missing module, such as a submodule that an installed distribution lacks."""
+    top = (exc.name or "").partition(".")[0]
+    extras = EXTRA_MODULES.get(top)
+    if extras is None or importlib.util.find_spec(top) is not None:
+        return None
+    name = command.rpartition(" ")[2]
+    extra = name if name in extras else extras[0]
+    return UsageError(f"{command} needs the '{extra}' extra: {top} is not installed",
+                      fix=f"pip install 'mlcd[{extra}]'")
+
+
+def _run(module_name: str, args: argparse.Namespace) -> int:
+    try:
+        run: Callable[[argparse.Namespace], int] = importlib.import_module(module_name).run
+        return run(args)
+    except ModuleNotFoundError as exc:
+        error = missing_extra(exc, getattr(args, "_prog", "mlcd"))
+        if error is None:
+            raise
+        raise error from exc
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -306,8 +344,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     out = get_output()
     try:
-        run: Callable[[argparse.Namespace], int] = importlib.import_module(module_name).run
-        return run(args)
+        return _run(module_name, args)
     except MlcdError as exc:
         if debug:
             raise

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -36,6 +37,8 @@ def tool_env() -> dict[str, str]:
 
 def dvc(root: Path, *args: str) -> None:
     """Run a DVC command in root, its output streamed to the user."""
+    if importlib.util.find_spec("dvc") is None:  # run by this interpreter: missing like an import (mlcd.cli)
+        raise ModuleNotFoundError("No module named 'dvc'", name="dvc")
     if not (root / ".dvc").is_dir():
         raise InputError(f"{root} is not a DVC project (no .dvc directory)",
                          fix="run `dvc init` in the repository root and commit .dvc/")

@@ -7,6 +7,7 @@ import json
 import os
 import re
 import signal
+from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -19,21 +20,37 @@ from mlcd.errors import InputError, UsageError
 from mlcd.packaging import labels, parity, sbom
 from mlcd.packaging.build import BuildProgress, Step, failure_fix, reset_context
 from mlcd.packaging.push import PushProgress, Target, parse_target, push_fix, tags_for
-from mlcd.packaging.requirements import requirement_name, serving_requirements
+from mlcd.packaging.requirements import installed_versions, requirement_name, serving_names, serving_requirements
 from mlcd.packaging.smoke import ErrorCheck, SmokeReport, signals_interrupt
 from mlcd.packaging.wheelhouse import open_wheelhouse
 
-MLCD_REQUIRES = ["pyyaml>=6", "pandas>=2.0", "pyarrow>=14", "scikit-learn>=1.3", "dvc>=3.40", "docker>=7",
-                 "requests>=2.31", "pandera>=0.20", "uvloop>=0.19; sys_platform != 'win32'",
-                 'pytest>=8; extra == "test"']
+# as importlib.metadata.requires("mlcd") gives them: the core, then each extra's in its marker
+MLCD_REQUIRES = ["pyyaml>=6", "requests>=2.31", 'dvc>=3.40; extra == "train"', 'pandas>=2.0; extra == "train"',
+                 'pyarrow>=14; extra == "train"', 'scikit-learn>=1.3; extra == "train"',
+                 'pandera>=0.20; extra == "train"',
+                 'uvloop>=0.19; sys_platform != "win32" and extra == "serve"', "pandas>=2.0; extra == 'serve'",
+                 'scikit-learn>=1.3; extra == "serve"', 'docker>=7; extra == "package"',
+                 'mlcd[package,serve,train]; extra == "test"', 'pytest>=8; extra == "test"']
 
 
 # --- requirements ------------------------------------------------------------------------------------------
 
 
-def test_serving_requirements_leave_out_ci_tools_and_pin_what_is_known() -> None:
-    lines = serving_requirements(MLCD_REQUIRES, {"Scikit_Learn": "1.5.2", "pandas": "2.2.3"})
-    assert lines == ["pyyaml>=6", "pandas==2.2.3", "scikit-learn==1.5.2", "uvloop>=0.19"]
+def test_serving_requirements_are_the_core_and_the_serve_extra_pinned_where_known() -> None:
+    lines = serving_requirements(MLCD_REQUIRES, {"Scikit_Learn": "1.5.2", "pandas": "2.2.3", "dvc": "3.50.0"})
+    assert lines == ["pyyaml>=6", "requests>=2.31", "uvloop>=0.19", "pandas==2.2.3", "scikit-learn==1.5.2"]
+    assert serving_names(MLCD_REQUIRES) == ["pyyaml", "requests", "uvloop", "pandas", "scikit-learn"]
+
+
+def test_the_installed_mlcd_serves_its_serve_extra_and_none_of_train_or_package() -> None:
+    own = metadata.requires("mlcd") or []
+    served = set(serving_names(own))
+    extra = {requirement_name(spec) for spec in own if 'extra == "serve"' in spec}
+    assert {"starlette", "uvicorn", "prometheus-client", "skops", "scikit-learn", "numpy", "pyyaml"} <= served
+    assert extra <= served
+    assert not {"dvc", "gto", "pandera", "pyarrow", "fsspec", "docker", "pytest", "mlcd"} & served
+    lines = serving_requirements(own, installed_versions(served))
+    assert f"skops=={metadata.version('skops')}" in lines and len(lines) == len(served)
 
 
 def test_user_requirements_come_last_and_win_over_a_pin() -> None:
