@@ -67,6 +67,8 @@ def build_parser() -> _Parser:
     validate.add_argument("file", nargs="?", help="file to validate (default: the mlcd.yaml in use)")
     config_commands.add_parser("schema", help="print the JSON schema of mlcd.yaml").set_defaults(
         _module="mlcd.commands.config_schema")
+    _command(config_commands, "stages", "mlcd.commands.config_stages",
+             "print deploy.stages, one per line (on GitHub Actions also the outputs stage-1 … stage-N)")
 
     data = commands.add_parser("data", help="data tests")
     data_commands = data.add_subparsers(title="data commands", metavar="COMMAND", parser_class=_Parser)
@@ -239,12 +241,20 @@ def build_parser() -> _Parser:
     init.add_argument("--data", metavar="FILE", help="data file (CSV or Parquet) to infer the data contract from")
     init.add_argument("--label", metavar="COLUMN", help="the column the model predicts (with --data)")
     init.add_argument("--force", action="store_true", help="replace files that differ from what init writes")
-    init.add_argument("--actions", metavar="OWNER/NAME@SHA",
-                      help="where the workflows take mlcd's actions from (default: the release this mlcd is)")
+    init.add_argument("--ref", metavar="OWNER/NAME@SHA",
+                      help="the commit of mlcd's reusable workflows the callers pin (default: the release this mlcd "
+                           "is); for a fork, or a commit that is not a release")
     init.add_argument("--train", metavar="SCRIPT",
                       help="your training script: also write the DVC pipeline (dvc.yaml: `mlcd split`, then the "
                            "script, then `mlcd evaluate`), params.yaml, requirements.txt if missing, and a local "
                            "DVC remote (with --data and --label)")
+
+    upgrade = _command(commands, "upgrade", "mlcd.commands.upgrade",
+                       "move every pin of mlcd's workflows in .github/workflows to the installed release, "
+                       "changing nothing else, and show the changelog")
+    upgrade.add_argument("--ref", metavar="OWNER/NAME@SHA",
+                         help="pin this commit instead (a fork, or a commit that is not a release)")
+    upgrade.add_argument("--dry-run", action="store_true", help="say what would move, write nothing")
 
     split = _command(commands, "split", "mlcd.commands.split",
                      "split data.path into data.splits (train, test): seeded, stratified by the label for "

@@ -89,13 +89,17 @@ def pinned_uses(file: Path) -> set[tuple[str, str, str]]:
     return {(repository, path.lstrip("/"), ref) for repository, path, ref in found}
 
 
+def called_workflow(workflow: Path, mlcd: ReleasedMlcd) -> Path:
+    """The reusable workflow of mlcd's that ``workflow`` (a caller `mlcd init` writes) calls, at the SHA it pins."""
+    [(path, ref)] = [(path, ref) for repository, path, ref in pinned_uses(workflow)
+                     if repository == DEFAULT_REPOSITORY and path.startswith(".github/workflows/")]
+    return mlcd.worktree(ref) / path
+
+
 def job_permissions(workflow: Path, job: str, mlcd: ReleasedMlcd) -> dict[str, str]:
-    """The permissions a job's GITHUB_TOKEN gets (for the GitHub stand-in's token): ``job`` of ``workflow``,
-    or of the reusable workflow of mlcd's that the workflow calls, at the SHA the caller pins."""
-    jobs = yaml.safe_load(workflow.read_text(encoding="utf-8"))["jobs"]
-    if job not in jobs:
-        [called] = [(path, ref) for repository, path, ref in pinned_uses(workflow) if repository == DEFAULT_REPOSITORY]
-        jobs = yaml.safe_load((mlcd.worktree(called[1]) / called[0]).read_text(encoding="utf-8"))["jobs"]
+    """The permissions a job's GITHUB_TOKEN gets (for the GitHub stand-in's token): ``job`` of the reusable
+    workflow of mlcd's that the caller ``workflow`` calls."""
+    jobs = yaml.safe_load(called_workflow(workflow, mlcd).read_text(encoding="utf-8"))["jobs"]
     granted = jobs[job].get("permissions") or {}
     return {scope: str(level) for scope, level in granted.items()}
 

@@ -16,7 +16,6 @@ from mlcd.scaffold.init import PipelinePaths, TrainingSetup, config_text, next_s
 def run(args: argparse.Namespace) -> int:
     out = get_output()
     root = Path.cwd()
-    release = release_for_ref(args.ref) if args.ref else installed_release()
     text = None
     if args.train and not args.data:
         raise UsageError("--train needs --data and --label: the pipeline splits that file by that column",
@@ -27,6 +26,7 @@ def run(args: argparse.Namespace) -> int:
         text = _inferred_config(root, args.data, args.label, pipeline=bool(args.train))
     elif args.label:
         raise UsageError("--label needs --data: the file to infer the contract from", fix="add --data FILE")
+    release = release_for_ref(args.ref) if args.ref else installed_release()
     training, extra = _training(root, args.train, args.data, args.label) if args.train else (None, {})
     result = write_files(planned_files(root, release, text, extra), force=args.force)
     for verb, paths in (("created", result.created), ("replaced", result.replaced), ("unchanged", result.unchanged)):

@@ -11,14 +11,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from mlcd.config import CONFIG_NAME, validate_text
 from mlcd.errors import ConfigError, InputError, UsageError
 from mlcd.release import DEFAULT_REPOSITORY, Release
-from mlcd.scaffold.contract import InferredContract
+
+if TYPE_CHECKING:  # pandas comes with the train extra; init without --data and upgrade need only the core
+    from mlcd.scaffold.contract import InferredContract
 
 WORKFLOWS_DIR = Path(".github") / "workflows"
 DEPENDABOT = Path(".github") / "dependabot.yml"

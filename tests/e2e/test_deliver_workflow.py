@@ -25,13 +25,13 @@ import yaml
 
 from mlcd.promotion.record import History
 from testing import webhooks
-from testing.act import Act, ActRun, job_permissions
+from testing.act import Act, ActRun, called_workflow, job_permissions
 from testing.github_standin import GitHubStandin
 from testing.github_standin.fixtures import running_standin
 from testing.github_standin.openapi import GitHubOpenAPI
 from testing.images import BASE_IMAGE, REGISTRY, WHEELHOUSE, docker_client, start_services, unique
 from testing.promotion import MODEL, free_port, gto, remove_containers, serving_version, set_deploy
-from testing.repos import git, make_template_repo, mlcd
+from testing.repos import git, make_user_repo, mlcd
 
 from .conftest import REPO
 
@@ -99,21 +99,21 @@ def deliver(act: Act, flow: Flow, before: str, phase: str) -> ActRun:
     after = git(flow.repo, "rev-parse", "HEAD").strip()
     workflow = flow.repo / ".github" / "workflows" / "mlcd-deliver.yml"
     # the stand-in's token holds what the deploy jobs grant GITHUB_TOKEN (both the same), and no more
-    flow.standin.permissions = job_permissions(workflow, "production")
-    assert job_permissions(workflow, "staging") == flow.standin.permissions
+    flow.standin.permissions = job_permissions(workflow, "stage-2", act.mlcd)
+    assert job_permissions(workflow, "stage-1", act.mlcd) == flow.standin.permissions
     flow.standin.approve_run(REPO, int(act.next_run_id()), "production", APPROVER)  # the production reviewer
     event = webhooks.push(REPO, ref="refs/heads/main", before=before, after=after)
     run = act.run("push", event, flow.repo, workflow,
                   env={"GITHUB_API_URL": flow.standin.url}, secrets={"GITHUB_TOKEN": flow.standin.token},
                   variables={"MLCD_REGISTRY": REGISTRY, "MLCD_IMAGE": REPO, "MLCD_BASE_IMAGE": BASE_IMAGE,
                              "MLCD_WHEELHOUSE": str(WHEELHOUSE)})
-    report(f"push ({phase})", run, workflow)
+    report(f"push ({phase})", run, called_workflow(workflow, act.mlcd))
     flow.snapshot(phase, run)
     return run
 
 
 @pytest.fixture(scope="module")
-def flow(act: Act, github_openapi: GitHubOpenAPI) -> Iterator[Flow]:
+def flow(act: Act, github_openapi: GitHubOpenAPI, users_mlcd: Path) -> Iterator[Flow]:
     """The template project as a user's repository (trained, committed, origin on GitHub) whose deploy
     settings name ports and containers of this test's own, and the GitHub stand-in it talks to."""
     problem = start_services()
@@ -122,12 +122,7 @@ def flow(act: Act, github_openapi: GitHubOpenAPI) -> Iterator[Flow]:
     target = act.repositories / REPO
     if target.exists():
         shutil.rmtree(target)
-    repo = make_template_repo(target)
-    trained = mlcd(repo, "train")
-    assert trained.returncode == 0, trained.stderr
-    git(repo, "add", "-A")
-    git(repo, "commit", "-qm", "Train the first model")
-    git(repo, "remote", "add", "origin", f"https://github.com/{REPO}.git")
+    repo = make_user_repo(target, REPO, users_mlcd)
     prefix = unique("mlcd-e2e")
     urls = {"staging": f"http://127.0.0.1:{free_port()}", "production": f"http://127.0.0.1:{free_port()}"}
     set_deploy(repo, {"stages": ["staging", "production"], "environments": {
@@ -168,11 +163,11 @@ def rolled_back(act: Act, flow: Flow, first: ActRun, second: ActRun) -> ActRun:
     workflow = ".github/workflows/mlcd-rollback.yml"
     event = webhooks.workflow_dispatch(REPO, workflow=workflow, inputs={"environment": "production",
                                                                         "version": first_version})
-    flow.standin.permissions = job_permissions(flow.repo / workflow, "rollback")
+    flow.standin.permissions = job_permissions(flow.repo / workflow, "rollback", act.mlcd)
     run = act.run("workflow_dispatch", event, flow.repo, flow.repo / workflow,
                   env={"GITHUB_API_URL": flow.standin.url}, secrets={"GITHUB_TOKEN": flow.standin.token},
                   variables={"MLCD_REGISTRY": REGISTRY})
-    report("workflow_dispatch (rollback)", run, flow.repo / workflow)
+    report("workflow_dispatch (rollback)", run, called_workflow(flow.repo / workflow, act.mlcd))
     flow.snapshot("rollback", run)
     return run
 

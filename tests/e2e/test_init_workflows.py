@@ -1,8 +1,10 @@
 """Adopting mlcd in a brand-new repository, for real: a repository holding only a CSV and a training
-script runs `mlcd init` as the README says, follows exactly the next steps it prints (no generated file is
-edited), and then the pull-request workflow (comment and passing `mlcd / gates` check on the GitHub
-stand-in; the opt-in CML cloud runner skipped) and the push-to-main workflow (the image in the local
-registry, by digest) pass under act."""
+script runs `mlcd init` of a released mlcd (the wheel scripts/release built) as the README says, follows
+exactly the next steps it prints (no generated file is edited), then, as a user would, edits a caller,
+and later `mlcd upgrade`s to the next release: the pin moves, the edit stays. The pull-request workflow
+(comment and passing `mlcd / gates` check on the GitHub stand-in; the opt-in CML cloud runner skipped) and
+the push-to-main workflow (the image in the local registry, by digest) then pass under act, through the
+reusable workflows at exactly the upgraded release's SHA."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from testing.act import Act, ActRun
 from testing.fresh import make_fresh_repo
 from testing.github_standin import GitHubStandin
 from testing.images import BASE_IMAGE, REGISTRY, WHEELHOUSE, start_services
+from testing.release import ReleasedMlcd
 from testing.repos import git, mlcd, tool_env
 
 pytestmark = pytest.mark.e2e
@@ -53,15 +56,23 @@ def follow(repo: Path, step: str) -> None:
         subprocess.run(["bash", "-c", command], cwd=repo, env=env, check=True, capture_output=True)
 
 
+USERS_EDIT = ("      statuses: write # a commit status where check runs are not allowed\n",
+              "      statuses: write # a commit status where check runs are not allowed\n"
+              "    with:\n      train-timeout-minutes: \"30\" # our own edit\n")
+
+
 @pytest.fixture(scope="module")
-def fresh_repo(act: Act, penguins_csv: Path) -> Path:
+def fresh_repo(act: Act, penguins_csv: Path, users_mlcd: Path, released_mlcd: ReleasedMlcd,
+               tmp_path_factory: pytest.TempPathFactory) -> Path:
     repo = act.repositories / REPO
     if repo.exists():
         shutil.rmtree(repo)
     make_fresh_repo(repo, penguins_csv)
     git(repo, "remote", "add", "origin", f"https://github.com/{REPO}.git")
 
-    result = mlcd(repo, "init", "--data", "data.csv", "--label", "species", "--train", "train.py")
+    first = released_mlcd.latest
+    result = subprocess.run([str(users_mlcd), "init", "--data", "data.csv", "--label", "species", "--train",
+                             "train.py"], cwd=repo, capture_output=True, text=True, env=tool_env(), timeout=600)
     assert result.returncode == 0, result.stderr
     steps = next_steps(result.stderr)
     unexpected = [step for step in steps if not step.startswith(FOLLOWED + NOT_HERE)]
@@ -71,6 +82,25 @@ def fresh_repo(act: Act, penguins_csv: Path) -> Path:
     for step in steps:
         follow(repo, step)
     assert git(repo, "status", "--porcelain") == "", "the commit step must leave nothing of init's uncommitted"
+    caller = repo / ".github" / "workflows" / "mlcd-pr.yml"
+    assert f"pr.yml@{first.commit} # v{first.version}\n" in caller.read_text()
+
+    # the user's own edit, then the next release of mlcd, installed, and `mlcd upgrade`
+    caller.write_text(caller.read_text().replace(*USERS_EDIT))
+    git(repo, "commit", "-qam", "Training may take 30 minutes")
+    edited = caller.read_text()
+    released_mlcd.change("A change after the first release, for mlcd upgrade to show")
+    second = released_mlcd.release()
+    upgraded_mlcd = released_mlcd.install(second.version, tmp_path_factory.mktemp("upgraded-mlcd") / "venv")
+    upgrade = subprocess.run([str(upgraded_mlcd), "upgrade"], cwd=repo, capture_output=True, text=True,
+                             env=tool_env(), timeout=120)
+    assert upgrade.returncode == 0, upgrade.stderr
+    assert caller.read_text() == edited.replace(f"@{first.commit} # v{first.version}",
+                                                f"@{second.commit} # v{second.version}")
+    assert f"## {second.version} — " in upgrade.stderr
+    assert "A change after the first release, for mlcd upgrade to show" in upgrade.stderr
+    assert f"## {first.version} — " not in upgrade.stderr
+    git(repo, "commit", "-qam", f"mlcd upgrade to {second.version}")
     return repo
 
 

@@ -78,3 +78,14 @@ def test_train_names_the_train_extra_in_one_line(core_venv: Path, tmp_path: Path
     assert "Traceback" not in result.stderr
     assert [line for line in result.stderr.splitlines() if "error" in line] == [
         "error: mlcd train needs the 'train' extra: dvc is not installed (fix: pip install 'mlcd[train]')"]
+
+
+def test_init_and_upgrade_run_with_the_core_only(core_venv: Path, tmp_path: Path) -> None:
+    """`pip install mlcd` then `mlcd init` / `mlcd upgrade` in a repository: no data science stack needed."""
+    first, second = "1" * 40, "2" * 40
+    init = _mlcd(core_venv, "init", "--ref", f"mlcd-dev/mlcd@{first}", cwd=tmp_path)
+    assert init.returncode == 0, init.stderr
+    upgrade = _mlcd(core_venv, "upgrade", "--ref", f"mlcd-dev/mlcd@{second}", cwd=tmp_path)
+    assert upgrade.returncode == 0, upgrade.stderr
+    caller = (tmp_path / ".github" / "workflows" / "mlcd-pr.yml").read_text()
+    assert f"pr.yml@{second} # v" in caller and first not in caller

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from testing.fresh import make_fresh_repo
+from testing.release import SAMPLE_SHA
 from testing.repos import mlcd
 
 pytestmark = pytest.mark.integration
@@ -17,7 +18,8 @@ pytestmark = pytest.mark.integration
 
 def test_init_train_then_mlcd_train(tmp_path: Path, penguins_csv: Path) -> None:
     repo = make_fresh_repo(tmp_path / "fresh", penguins_csv)
-    result = mlcd(repo, "init", "--data", "data.csv", "--label", "species", "--train", "train.py")
+    result = mlcd(repo, "init", "--data", "data.csv", "--label", "species", "--train", "train.py",
+                  "--ref", f"mlcd-dev/mlcd@{SAMPLE_SHA}")
     assert result.returncode == 0, result.stderr
 
     result = mlcd(repo, "train")

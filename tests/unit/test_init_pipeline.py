@@ -20,6 +20,7 @@ from mlcd.config import load_config
 from mlcd.data.split import split_frame
 from mlcd.errors import CheckFailed, UsageError
 from mlcd.scaffold import pipeline
+from testing.release import SAMPLE_SHA
 
 CONFORMING = '''\
 import os
@@ -48,7 +49,8 @@ def repo(tmp_path: Path, penguins_csv: Path, monkeypatch: pytest.MonkeyPatch) ->
 
 
 def init(*extra: str) -> int:
-    return main(["init", "--data", "data.csv", "--label", "species", "--train", "train.py", *extra])
+    return main(["init", "--data", "data.csv", "--label", "species", "--train", "train.py",
+                 "--ref", f"mlcd-dev/mlcd@{SAMPLE_SHA}", *extra])
 
 
 def steps(err: str) -> list[str]:
