@@ -65,7 +65,7 @@ def run_workflow(act: Act, standin: GitHubStandin, event_name: str, event: dict[
     run = act.run(event_name, event, repo, repo / ".github" / "workflows" / workflow,
                   env={"GITHUB_API_URL": standin.url}, secrets={"GITHUB_TOKEN": standin.token},
                   variables={"MLCD_REGISTRY": REGISTRY, "MLCD_IMAGE": REPO, "MLCD_BASE_IMAGE": BASE_IMAGE,
-                             "MLCD_WHEELHOUSE": str(WHEELHOUSE)},
+                             "MLCD_WHEELHOUSE": str(act.mlcd.wheelhouse(WHEELHOUSE))},
                   progress=say)
     say(f"act {event_name} ({workflow}): exit {run.returncode} in {run.seconds:.0f} s; full log {run.log}")
     return run

@@ -109,6 +109,17 @@ class ReleasedMlcd:
             git(self.repository, "worktree", "add", "-q", "--detach", str(tree), sha)
         return tree
 
+    def wheelhouse(self, dependencies: Path) -> Path:
+        """A wheelhouse for hermetic image builds: the dependencies' wheels (``scripts/services`` downloads
+        them) and every release's mlcd wheel in place of the work tree's, so images hold the released mlcd."""
+        target = self.work / "wheelhouse"
+        target.mkdir(exist_ok=True)
+        for wheel in [*dependencies.glob("*.whl"), *self.wheels.values()]:
+            if (wheel.name.startswith("mlcd-") and wheel not in self.wheels.values()) or (target / wheel.name).exists():
+                continue
+            shutil.copy(wheel, target / wheel.name)
+        return target
+
     def install(self, version: str, target: Path) -> Path:
         """A virtualenv at ``target`` with that release's wheel as its mlcd; the mlcd command in it.
 

@@ -106,7 +106,7 @@ def deliver(act: Act, flow: Flow, before: str, phase: str) -> ActRun:
     run = act.run("push", event, flow.repo, workflow,
                   env={"GITHUB_API_URL": flow.standin.url}, secrets={"GITHUB_TOKEN": flow.standin.token},
                   variables={"MLCD_REGISTRY": REGISTRY, "MLCD_IMAGE": REPO, "MLCD_BASE_IMAGE": BASE_IMAGE,
-                             "MLCD_WHEELHOUSE": str(WHEELHOUSE)})
+                             "MLCD_WHEELHOUSE": str(act.mlcd.wheelhouse(WHEELHOUSE))})
     report(f"push ({phase})", run, called_workflow(workflow, act.mlcd))
     flow.snapshot(phase, run)
     return run

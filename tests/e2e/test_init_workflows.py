@@ -160,7 +160,7 @@ def test_push_to_main_of_a_fresh_repository(act: Act, fresh_repo: Path) -> None:
     run = act.run("push", event, fresh_repo, fresh_repo / ".github" / "workflows" / "mlcd-deliver.yml",
                   secrets={"GITHUB_TOKEN": "act-token"},
                   variables={"MLCD_REGISTRY": REGISTRY, "MLCD_IMAGE": REPO, "MLCD_BASE_IMAGE": BASE_IMAGE,
-                             "MLCD_WHEELHOUSE": str(WHEELHOUSE)})
+                             "MLCD_WHEELHOUSE": str(act.mlcd.wheelhouse(WHEELHOUSE))})
     report_times("push (fresh repository)", run)
     assert run.returncode == 0, run.output[-8000:]
 

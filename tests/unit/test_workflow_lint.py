@@ -93,3 +93,13 @@ def test_no_expression_is_pasted_into_a_shell_line() -> None:
         for job in jobs:
             for step in job.get("steps", []):
                 assert "${{" not in step.get("run", ""), f"{file}: {step.get('name') or step['run'][:40]}"
+
+
+def test_one_uv_version_everywhere() -> None:
+    import re
+
+    pinned = {file.name: re.findall(r"UV_VERSION: ([\d.]+)", file.read_text(encoding="utf-8"))
+              for file in [ROOT / "actions" / "setup" / "action.yml", *(ROOT / ".github" / "workflows").glob("*.yml")]
+              if "UV_VERSION" in file.read_text(encoding="utf-8")}
+    assert all(len(versions) == 1 for versions in pinned.values()), pinned
+    assert len({versions[0] for versions in pinned.values()}) == 1, pinned
