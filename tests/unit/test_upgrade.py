@@ -122,3 +122,23 @@ def test_changes_between_two_releases() -> None:
     assert changes_between(changelog, "0.1.0", "0.3.0") == "## 0.3.0 — d\n\n- c\n\n## 0.2.0 — d\n\n- b"
     assert changes_between(changelog, "0.2.0", "0.2.0") == ""
     assert changes_between(changelog, None, "0.1.0") == "## 0.1.0\n\n- a"
+
+
+def test_a_release_record_of_another_version_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from mlcd.release import RELEASE_FILE
+
+    record = Path(__file__).resolve().parents[2] / "mlcd" / "resources" / RELEASE_FILE
+    assert not record.exists()
+    record.write_text(json.dumps(Release("0.0.1", SHA).to_json()))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("mlcd.output._default", None)
+    try:
+        assert main(["init"]) == 2
+    finally:
+        record.unlink()
+    err = capsys.readouterr().err
+    assert f"the release record says mlcd 0.0.1, but this mlcd is {__version__}" in err
+    assert not (tmp_path / ".github").exists()
