@@ -128,6 +128,9 @@ def build_parser() -> _Parser:
     drift.add_argument("--json", metavar="FILE", default="drift.json", help="machine-readable result")
     drift.add_argument("--markdown", metavar="FILE", default="drift.md", help="report")
 
+    drift.add_argument("--if-configured", action="store_true",
+                       help="with no prediction logs configured (a new repository), say what to set and exit 0 "
+                            "(output verdict: not configured) instead of 2")
     drift.add_argument("--reference-rev", metavar="REV",
                        help="reference: the DVC-tracked training split at this git revision; 'production' for the "
                             "newest <model>#production#N tag (the checked-out commit when there is none)")

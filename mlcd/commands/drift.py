@@ -21,9 +21,18 @@ from mlcd.output import Output, get_output, write_result_file
 _WIDTH = 100
 
 
+NOT_CONFIGURED = "not configured"
+
+
 def run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     out = get_output()
+    if args.if_configured and not args.logs and config.monitoring.logs is None:
+        out.notice("no prediction logs to measure drift on: set monitoring.logs in mlcd.yaml (a directory or an "
+                   "fsspec URL that the serving image logs to, see mlcd's docs/monitoring.md), or the drift "
+                   "workflow's prediction-logs input", title="mlcd drift: not configured")
+        out.set_output("verdict", NOT_CONFIGURED)
+        return 0
     logs = args.logs or _configured_logs(config)
     window = resolve_window(args.since, args.until, args.last, config.monitoring.window, datetime.now(timezone.utc))
     columns = monitored_columns(config.contract)

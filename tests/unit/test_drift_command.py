@@ -221,6 +221,21 @@ def test_missing_settings_say_what_to_set(project: Path, terminal: io.StringIO) 
     assert drift(project, "--logs", str(project / "logs"), "--reference", str(project / "data" / "train.csv")) == 0
 
 
+def test_if_configured_without_logs_is_a_notice_and_verdict_not_configured(
+        project: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    config = project / "mlcd.yaml"
+    config.write_text(config.read_text().replace("  logs: logs\n", ""), encoding="utf-8")
+    outputs, stream = tmp_path / "outputs", io.StringIO()
+    env = {"GITHUB_ACTIONS": "true", "GITHUB_OUTPUT": str(outputs)}
+    monkeypatch.setattr(mlcd.output, "_default", mlcd.output.Output(stream, env))
+    assert drift(project, "--if-configured") == 0
+    assert outputs.read_text(encoding="utf-8") == "verdict=not configured\n"
+    assert "::notice title=mlcd drift%3A not configured::no prediction logs to measure drift on" in stream.getvalue()
+    assert not (project / "out" / "drift.json").exists()
+    assert drift(project, "--if-configured", "--logs", str(project / "logs")) == 0  # configured: measured
+    assert (project / "out" / "drift.json").exists()
+
+
 def test_an_empty_window_is_not_enough_data(project: Path, terminal: io.StringIO) -> None:
     assert drift(project, "--since", "2030-01-01T00:00:00Z", "--until", "2030-01-02T00:00:00Z") == 0
     found = result(project)
