@@ -171,3 +171,43 @@ def test_push_to_main_of_a_fresh_repository(act: Act, fresh_repo: Path) -> None:
                                      headers={"Accept": MANIFEST_TYPES})
     with urllib.request.urlopen(request, timeout=10) as response:
         assert response.headers["Docker-Content-Digest"] == digest
+
+
+def test_drift_and_retraining_of_a_fresh_repository(act: Act, fresh_repo: Path, github_standin: GitHubStandin) -> None:
+    """The daily drift run of a repository that logs no predictions yet is a notice, not a failure (no issue);
+    a new data version, retrained on dispatch, becomes a pull request whose body is the report."""
+    github_standin.add_repository(REPO)
+    github_standin.add_workflow(REPO, "mlcd-retrain.yml", ["reason"])
+    github_standin.permissions["actions"] = "write"
+    settings = {"env": {"GITHUB_API_URL": github_standin.url}, "secrets": {"GITHUB_TOKEN": github_standin.token}}
+    workflows = fresh_repo / ".github" / "workflows"
+
+    drift = act.run("schedule", {"schedule": "23 5 * * *"}, fresh_repo, workflows / "mlcd-drift.yml", **settings)
+    report_times("schedule (drift, fresh repository)", drift)
+    assert drift.returncode == 0, drift.output[-8000:]
+    assert "mlcd drift%3A not configured" in drift.output
+    assert run_jobs(drift) == ["measure drift"]  # the alert job is skipped
+    assert github_standin.repositories[REPO].issues == {} and github_standin.repositories[REPO].dispatches == []
+
+    data = fresh_repo / "data.csv"
+    rows = data.read_text().splitlines(keepends=True)
+    data.write_text("".join(rows[:-40]))  # a new data version: the newest 40 penguins withdrawn
+    git(fresh_repo, "commit", "-qam", "New data version")
+    main = git(fresh_repo, "rev-parse", "HEAD").strip()
+    event = webhooks.workflow_dispatch(REPO, workflow=".github/workflows/mlcd-retrain.yml",
+                                       inputs={"reason": "new penguins"})
+    retrain = act.run("workflow_dispatch", event, fresh_repo, workflows / "mlcd-retrain.yml", **settings)
+    report_times("workflow_dispatch (retrain, fresh repository)", retrain)
+    assert retrain.returncode == 0, retrain.output[-8000:]
+    [pull] = github_standin.repositories[REPO].pulls.values()
+    assert (pull["head"], pull["base"], pull["state"]) == ("mlcd/retrain", "main", "open")
+    assert pull["body"].startswith("> Retrained by mlcd: new penguins\n") and "| accuracy ↑ |" in pull["body"]
+    branch = git(fresh_repo, "rev-parse", "refs/heads/mlcd/retrain").strip()
+    assert git(fresh_repo, "rev-parse", f"{branch}^").strip() == main
+    assert "dvc.lock" in git(fresh_repo, "diff", "--name-only", main, branch).split()
+
+
+def run_jobs(run: ActRun) -> list[str]:
+    """The jobs that ran, in the order they started."""
+    started = re.findall(r"^\[[^\]]*/([^/\]]+?)\s*\] ⭐ Run Set up job$", run.output, re.MULTILINE)
+    return list(dict.fromkeys(started))
