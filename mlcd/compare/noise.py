@@ -1,9 +1,12 @@
 """Is a metric difference real, or holdout noise? Pure functions over holdout predictions.
 
-- With the baseline's predictions on the same holdout rows: McNemar's exact test on the rows where
-  exactly one of the two models is right (paired, so it needs far fewer rows than unpaired tests).
-- Otherwise: a percentile bootstrap confidence interval of the head metric over holdout rows; a
-  difference smaller than the interval's half-width is within noise.
+- With the baseline's predictions on the same holdout rows (paired):
+  - accuracy: McNemar's exact test on the rows where exactly one of the two models is right;
+  - every other metric (rmse, mae, r2, log_loss, f1, ...): a paired bootstrap of the difference
+    head - base, both models scored on the same resampled rows; the difference is within noise only
+    when that interval includes zero.
+- Otherwise (nothing to pair with): a percentile bootstrap interval of the head metric alone; a
+  difference smaller than the interval's half-width is within noise. The report says which was used.
 """
 
 from __future__ import annotations
@@ -19,11 +22,12 @@ Array = np.ndarray[Any, Any]
 
 @dataclass(frozen=True)
 class NoiseVerdict:
-    method: str  # "mcnemar" or "bootstrap"
+    method: str  # "mcnemar", "paired bootstrap" or "bootstrap" (the head alone: nothing to pair with)
     within_noise: bool
     detail: str
     p_value: float | None = None
     half_width: float | None = None
+    interval: tuple[float, float] | None = None
 
 
 def mcnemar_exact(head_correct: Array, base_correct: Array) -> tuple[int, int, float]:
@@ -70,3 +74,17 @@ def bootstrap_verdict(
     detail = (f"{confidence:.0%} bootstrap interval over {rows} holdout rows is ±{half_width:.3g}; the difference "
               f"{difference:+.3g} is {'within noise' if within else 'beyond noise'}")
     return NoiseVerdict("bootstrap", within, detail, half_width=half_width)
+
+
+def paired_bootstrap_verdict(
+    difference_of: Callable[[Array], float], rows: int, difference: float, resamples: int = 1000,
+    confidence: float = 0.95,
+) -> NoiseVerdict:
+    """``difference_of(indices)`` is head's metric minus base's on the same resampled rows: within noise
+    only when the interval of that difference includes zero."""
+    low, high = bootstrap_interval(difference_of, rows, resamples, confidence)
+    within = bool(low <= 0 <= high) if not np.isnan(low) else False
+    detail = (f"paired {confidence:.0%} bootstrap interval of head - base over {rows} holdout rows is "
+              f"[{low:+.3g}, {high:+.3g}]; the difference {difference:+.3g} is "
+              f"{'within noise (the interval includes 0)' if within else 'beyond noise (the interval excludes 0)'}")
+    return NoiseVerdict("paired bootstrap", within, detail, interval=(low, high))

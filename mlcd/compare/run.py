@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from mlcd.compare.noise import NoiseVerdict, bootstrap_verdict, mcnemar_verdict
+from mlcd.compare.noise import NoiseVerdict, bootstrap_verdict, mcnemar_verdict, paired_bootstrap_verdict
 from mlcd.compare.snapshot import (
     Snapshot,
     changed_data,
@@ -105,17 +105,32 @@ def noise_check(
     """Whether a regression gate's difference is within holdout noise; None when it cannot be told."""
     if gate.metric is None or gate.value is None or gate.reference is None or head is None:
         return None
+    metric = gate.metric
+    if metric in REGRESSION_METRICS:
+        head, base = as_numbers(head), (as_numbers(base) if base is not None else None)
     paired = (base is not None and len(base.y_true) == len(head.y_true)
               and bool(np.all(base.y_true == head.y_true)))
-    if paired and base is not None and gate.metric in {"accuracy", "balanced_accuracy"}:
-        return mcnemar_verdict(head.y_true, head.y_pred, base.y_pred, alpha=1 - confidence)
-    metric = gate.metric
 
-    def statistic(indices: np.ndarray[Any, Any]) -> float:
-        value = compute_metrics([metric], head.subset(indices))[metric]
+    def score(predictions: Predictions, indices: np.ndarray[Any, Any]) -> float:
+        value = compute_metrics([metric], predictions.subset(indices))[metric]
         return float("nan") if value is None else value
 
-    return bootstrap_verdict(statistic, len(head.y_true), gate.value - gate.reference, resamples, confidence)
+    difference = gate.value - gate.reference
+    if paired and base is not None:
+        if metric in {"accuracy", "balanced_accuracy"}:
+            return mcnemar_verdict(head.y_true, head.y_pred, base.y_pred, alpha=1 - confidence)
+        paired_base = base
+        return paired_bootstrap_verdict(lambda rows: score(head, rows) - score(paired_base, rows), len(head.y_true),
+                                        difference, resamples, confidence)
+    return bootstrap_verdict(lambda rows: score(head, rows), len(head.y_true), difference, resamples, confidence)
+
+
+REGRESSION_METRICS = frozenset({"rmse", "mae", "r2"})
+
+
+def as_numbers(predictions: Predictions) -> Predictions:
+    """Regression predictions as floats (predictions.csv is read as text, which classification needs)."""
+    return Predictions(predictions.y_true.astype(float), predictions.y_pred.astype(float))
 
 
 def soften_noisy_failures(
