@@ -1,5 +1,10 @@
 """A small GitHub REST client: bounded retries, rate limits, Link pagination, errors users can act on.
 
+A POST creates something, so it is sent again only when GitHub surely did not act on it (no connection
+was made, or a rate limit refused it). When its answer is lost after it was sent (a timeout, a 5xx),
+the caller's ``recover`` looks for what it created: found, that is the answer; not found, it is sent
+again. Without ``recover`` the call fails with that said, and nothing is ever created twice.
+
 Works against github.com and GitHub Enterprise Server alike: the API root comes from ``GITHUB_API_URL``
 (``https://api.github.com`` by default; ``https://HOST/api/v3`` on Enterprise Server).
 """
@@ -12,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import requests
+from urllib3.exceptions import NewConnectionError
 
 from mlcd import __version__
 from mlcd.errors import GitHubError
@@ -24,6 +30,15 @@ RETRYABLE_STATUSES = frozenset({500, 502, 503, 504})
 DEFAULT_RATE_LIMIT_WAIT = 60.0
 
 JSON = dict[str, Any]
+
+
+class _Unanswered(Exception):
+    """A POST was sent and its answer lost: GitHub may have carried it out."""
+
+    def __init__(self, what: str, status: int | None) -> None:
+        super().__init__(what)
+        self.what = what
+        self.status = status
 
 
 @dataclass(frozen=True)
@@ -87,9 +102,27 @@ class GitHubClient:
         return self.request("GET", path, params=params, permission=permission).json()
 
     def post(self, path: str, body: JSON, *, permission: str | None = None,
-             job_permissions: str | None = None) -> JSON:
-        return self._json(self.request("POST", path, body=body, permission=permission,
-                                       job_permissions=job_permissions))
+             job_permissions: str | None = None, recover: Callable[[], JSON | None] | None = None) -> JSON:
+        """Create; ``recover`` finds what this call created, for when its answer is lost (see the module)."""
+        call = f"POST /{path.lstrip('/')}"
+        for attempt in range(self.retry.attempts):
+            try:
+                return self._json(self._send("POST", self._url(path), body=body, permission=permission,
+                                             job_permissions=job_permissions, resend_unanswered=False))
+            except _Unanswered as lost:
+                if recover is None:
+                    raise GitHubError(
+                        f"{call}: {lost.what} after the request was sent, so GitHub may have carried it out; it was "
+                        "not sent again, so nothing is created twice",
+                        fix="re-run the job once GitHub answers again (see https://www.githubstatus.com)",
+                        status=lost.status) from None
+                found = recover()
+                if found is not None:
+                    return found
+                if attempt + 1 < self.retry.attempts:
+                    self.sleep(self.retry.backoff(attempt))
+        raise GitHubError(f"{call}: no answer from GitHub after {self.retry.attempts} attempt(s), and nothing was "
+                          "created", fix="re-run the job later; see https://www.githubstatus.com")
 
     def patch(self, path: str, body: JSON, *, permission: str | None = None,
               job_permissions: str | None = None) -> JSON:
@@ -152,7 +185,10 @@ class GitHubClient:
         params: Mapping[str, str | int] | None = None,
         permission: str | None = None,
         job_permissions: str | None = None,
+        resend_unanswered: bool = True,
     ) -> requests.Response:
+        """``resend_unanswered`` False (a POST): a request whose answer was lost after it was sent raises
+        _Unanswered instead of being sent again."""
         waited = 0.0
         call = f"{method} {url.removeprefix(self.api_url)}"
         for attempt in range(1, self.retry.attempts + 1):
@@ -160,6 +196,8 @@ class GitHubClient:
             try:
                 response = self.session.request(method, url, json=body, params=params, timeout=self.timeout)
             except (requests.ConnectionError, requests.Timeout) as exc:
+                if not resend_unanswered and not _never_sent(exc):
+                    raise _Unanswered(f"no answer from GitHub ({type(exc).__name__})", None) from None
                 delay = self.retry.backoff(attempt - 1)
                 if last or waited + delay > self.retry.max_wait:
                     raise GitHubError(
@@ -170,6 +208,9 @@ class GitHubClient:
             else:
                 if response.status_code < 400:
                     return response
+                if not resend_unanswered and response.status_code in RETRYABLE_STATUSES:
+                    raise _Unanswered(f"GitHub answered {response.status_code} {_github_message(response)}".strip(),
+                                      response.status_code)
                 delay_or_none = self._retry_delay(response, attempt - 1)
                 if delay_or_none is None:
                     raise _refusal(call, response, permission, job_permissions)
@@ -197,6 +238,14 @@ class GitHubClient:
         if status == 429 or "rate limit" in _github_message(response).lower():
             return DEFAULT_RATE_LIMIT_WAIT
         return None
+
+
+def _never_sent(exc: requests.RequestException) -> bool:
+    """True when no connection was made, so the request cannot have reached GitHub."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(reason, NewConnectionError)
 
 
 def _seconds(value: str) -> float:

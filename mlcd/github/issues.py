@@ -49,14 +49,15 @@ def raise_alert(client: GitHubClient, repo: str, title: str, body: str, *, label
     if existing is None:
         ensure_label(client, repo, label)
         created = client.post(f"/repos/{repo}/issues", {"title": title, "body": text, "labels": [label]},
-                              permission="issues: write", job_permissions=ALERT_PERMISSIONS)
-        return AlertIssue("opened", int(created["number"]), str(created["html_url"]))
+                              permission="issues: write", job_permissions=ALERT_PERMISSIONS,
+                              recover=lambda: find_alert_issue(client, repo, label, marker))
+        return AlertIssue("opened", int(created["number"]), str(created.get("html_url") or ""))
     number = int(existing["number"])
     if existing.get("body") == text and existing.get("title") == title:
-        return AlertIssue("unchanged", number, str(existing["html_url"]))
+        return AlertIssue("unchanged", number, str(existing.get("html_url") or ""))
     updated = client.patch(f"/repos/{repo}/issues/{number}", {"title": title, "body": text},
                            permission="issues: write", job_permissions=ALERT_PERMISSIONS)
-    return AlertIssue("updated", number, str(updated["html_url"]))
+    return AlertIssue("updated", number, str(updated.get("html_url") or ""))
 
 
 def clear_alert(client: GitHubClient, repo: str, note: str, *, label: str = DRIFT_LABEL,
@@ -71,11 +72,11 @@ def clear_alert(client: GitHubClient, repo: str, note: str, *, label: str = DRIF
     number = int(existing["number"])
     comments = list(client.paginate(f"/repos/{repo}/issues/{number}/comments", permission="issues: read"))
     if comments and str(comments[-1].get("body") or "").startswith(RECOVERED_MARKER):
-        return AlertIssue("unchanged", number, str(existing["html_url"]))
+        return AlertIssue("unchanged", number, str(existing.get("html_url") or ""))
     client.post(f"/repos/{repo}/issues/{number}/comments",
                 {"body": truncate(f"{RECOVERED_MARKER}\n{note}", COMMENT_LIMIT)},
                 permission="issues: write", job_permissions=ALERT_PERMISSIONS)
-    return AlertIssue("recovered", number, str(existing["html_url"]))
+    return AlertIssue("recovered", number, str(existing.get("html_url") or ""))
 
 
 def ensure_label(client: GitHubClient, repo: str, label: str) -> None:

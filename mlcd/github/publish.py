@@ -71,12 +71,17 @@ def upsert_sticky_comment(
         raise ValueError(f"the marker must be a hidden HTML comment like {DEFAULT_MARKER}, got {marker!r}")
     issues = f"/repos/{_checked_repo(repo)}/issues"
     text = truncate(f"{marker}\n{body}", COMMENT_LIMIT)
-    ours = [comment for comment in client.paginate(f"{issues}/{pr_number}/comments", permission="pull-requests: read")
-            if str(comment.get("body") or "").startswith(marker)]
+    def ours_now() -> list[dict[str, Any]]:
+        return [comment for comment in client.paginate(f"{issues}/{pr_number}/comments",
+                                                       permission="pull-requests: read")
+                if str(comment.get("body") or "").startswith(marker)]
+
+    ours = ours_now()
     if not ours:
         created = client.post(f"{issues}/{pr_number}/comments", {"body": text},
-                              permission="pull-requests: write", job_permissions=REPORT_PERMISSIONS)
-        return Comment(int(created["id"]), str(created["html_url"]), created=True)
+                              permission="pull-requests: write", job_permissions=REPORT_PERMISSIONS,
+                              recover=lambda: next(iter(ours_now()), None))
+        return Comment(int(created["id"]), str(created.get("html_url") or ""), created=True)
     kept, *duplicates = ours
     if kept.get("body") != text:
         kept = client.patch(f"{issues}/comments/{kept['id']}", {"body": text},
@@ -85,7 +90,7 @@ def upsert_sticky_comment(
     for duplicate in duplicates:
         if _login(duplicate) == author:
             client.delete(f"{issues}/comments/{duplicate['id']}", permission="pull-requests: write")
-    return Comment(int(kept["id"]), str(kept["html_url"]), created=False)
+    return Comment(int(kept["id"]), str(kept.get("html_url") or ""), created=False)
 
 
 def create_check_run(
@@ -116,10 +121,18 @@ def create_check_run(
     }
     if details_url:
         body["details_url"] = details_url
+    def created_run() -> dict[str, Any] | None:
+        """The run this call created, if its answer was lost: same name, commit, conclusion and title."""
+        listed = client.get(f"/repos/{repo}/commits/{head_sha}/check-runs", {"check_name": name},
+                            permission="checks: read")
+        runs = listed.get("check_runs", []) if isinstance(listed, dict) else []
+        return next((run for run in runs if run.get("conclusion") == conclusion
+                     and (run.get("output") or {}).get("title") == title), None)
+
     try:
         run = client.post(f"/repos/{repo}/check-runs", body, permission="checks: write",
-                          job_permissions=REPORT_PERMISSIONS)
-        return Check("check-run", int(run["id"]), str(run["html_url"]))
+                          job_permissions=REPORT_PERMISSIONS, recover=created_run)
+        return Check("check-run", int(run["id"]), str(run.get("html_url") or ""))
     except GitHubError as exc:
         if exc.status != 403:
             raise
@@ -132,7 +145,7 @@ def create_check_run(
         status_body["target_url"] = details_url
     status = client.post(f"/repos/{repo}/statuses/{head_sha}", status_body,
                          permission="checks: write or statuses: write", job_permissions=REPORT_PERMISSIONS)
-    return Check("commit-status", int(status["id"]), str(details_url or status["url"]))
+    return Check("commit-status", int(status["id"]), str(details_url or status.get("url") or ""))
 
 
 def pull_request_from_event(event: Mapping[str, Any]) -> tuple[int | None, str | None]:

@@ -221,7 +221,7 @@ def open_pull_request(client: GitHubClient, repo: str, *, head: str, base: str, 
     if isinstance(existing, list) and existing:
         updated = client.patch(f"/repos/{repo}/pulls/{existing[0]['number']}", {"title": title, "body": body},
                                permission="pull-requests: write", job_permissions=permissions)
-        return str(updated["html_url"])
+        return str(updated.get("html_url") or "")
     created = client.post(f"/repos/{repo}/pulls", {"title": title, "head": head, "base": base, "body": body},
                           permission="pull-requests: write", job_permissions=permissions)
-    return str(created["html_url"])
+    return str(created.get("html_url") or "")

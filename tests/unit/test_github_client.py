@@ -222,3 +222,54 @@ def test_pagination_never_sends_the_token_to_another_host() -> None:
     with pytest.raises(GitHubError, match="next-page link"):
         list(client.paginate("/repos/o/r/issues/1/comments"))
     assert len(transport.sent) == 1
+
+
+# --- a POST creates: never sent twice when GitHub may have carried it out ---------------------------------
+
+def posts(transport: Scripted) -> list[requests.PreparedRequest]:
+    return [request for request in transport.sent if request.method == "POST"]
+
+
+def test_a_post_whose_answer_timed_out_is_not_sent_again_without_a_way_to_look_it_up() -> None:
+    client, transport, _ = client_with(requests.ReadTimeout("slow"), ok())
+    with pytest.raises(GitHubError, match=r"may have carried it out; it was not sent again") as caught:
+        client.post("/repos/o/r/issues", {"title": "t"})
+    assert len(posts(transport)) == 1
+    assert caught.value.fix is not None and "re-run" in caught.value.fix
+
+
+def test_a_post_answered_502_is_looked_up_and_the_one_it_created_returned() -> None:
+    client, transport, _ = client_with(error(502, "Bad Gateway"))
+    found = {"id": 9, "html_url": "https://github.com/o/r/issues/9"}
+    assert client.post("/repos/o/r/issues", {"title": "t"}, recover=lambda: found) == found
+    assert len(posts(transport)) == 1
+
+
+def test_a_lost_post_that_created_nothing_is_sent_again() -> None:
+    client, transport, sleeps = client_with(requests.ReadTimeout("slow"), (201, {}, {"id": 3}))
+    assert client.post("/repos/o/r/issues", {"title": "t"}, recover=lambda: None) == {"id": 3}
+    assert len(posts(transport)) == 2 and sleeps == [1.0]
+
+
+def test_a_post_that_never_connected_or_was_rate_limited_is_sent_again() -> None:
+    client, transport, _ = client_with(requests.ConnectTimeout("no route"), error(429, "slow down", **{
+        "Retry-After": "2"}), (201, {}, {"id": 4}))
+    assert client.post("/repos/o/r/issues", {"title": "t"}) == {"id": 4}
+    assert len(posts(transport)) == 3
+
+
+def test_a_sticky_comment_whose_answer_was_lost_is_found_not_posted_twice() -> None:
+    mine = {"id": 11, "body": "<!-- mlcd:report -->\nreport", "html_url": "https://github.com/o/r/pull/5#c11",
+            "user": {"login": "github-actions[bot]"}}
+    client, transport, _ = client_with(ok([]), requests.ReadTimeout("slow"), ok([mine]))
+    comment = upsert_sticky_comment(client, "o/r", 5, "report")
+    assert (comment.id, comment.created) == (11, True)
+    assert len(posts(transport)) == 1
+
+
+def test_a_check_run_without_html_url_is_no_traceback() -> None:
+    from mlcd.github import create_check_run
+
+    client, _, _ = client_with((201, {}, {"id": 7}))
+    check = create_check_run(client, "o/r", "a" * 40, conclusion="success", title="t", summary="s")
+    assert (check.kind, check.id, check.url) == ("check-run", 7, "")
