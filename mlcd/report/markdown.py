@@ -49,11 +49,22 @@ def _short(snapshot: Snapshot | None) -> str:
     return f"`{snapshot.rev[:7]}`" if snapshot.rev else "work tree"
 
 
+def gate_counts(comparison: Comparison) -> str:
+    """``all 8 gates passed``, ``7 of 8 gates passed, 1 not applicable`` or ``1 of 8 gates failed, 6 passed,
+    1 not applicable``: a gate without a baseline is never counted as passed."""
+    total = len(comparison.gates)
+    failed = sum(g.verdict == "fail" for g in comparison.gates)
+    passed = sum(g.verdict == "pass" for g in comparison.gates)
+    missing = total - failed - passed
+    not_applicable = f", {missing} not applicable (no baseline)" if missing else ""
+    if failed:
+        return f"{failed} of {total} gates failed, {passed} passed{not_applicable}"
+    return f"all {total} gates passed" if not missing else f"{passed} of {total} gates passed{not_applicable}"
+
+
 def headline(comparison: Comparison, model: str) -> list[str]:
     failed = [g for g in comparison.gates if g.verdict == "fail"]
-    total = len(comparison.gates)
-    title = (f"## ✅ mlcd: all {total} gates passed" if not failed
-             else f"## ❌ mlcd: {len(failed)} of {total} gates failed")
+    title = f"## ✅ mlcd: {gate_counts(comparison)}" if not failed else f"## ❌ mlcd: {gate_counts(comparison)}"
     where = (f"**{model}** · head {_short(comparison.head)} · base {_short(comparison.base)} · "
              f"production {_short(comparison.production)}")
     lines = [title, "", where, ""]

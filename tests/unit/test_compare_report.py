@@ -77,6 +77,19 @@ def test_passing_report_headline() -> None:
     assert render(comparison(failing=0), "demo", {}).startswith("## ✅ mlcd: all 3 gates passed")
 
 
+def test_the_headline_counts_gates_without_a_baseline_apart() -> None:
+    from dataclasses import replace
+
+    passing = comparison(gates=3, failing=0)
+    passing.gates[2] = replace(passing.gates[2], verdict="no_baseline")
+    assert render(passing, "demo", {}).startswith(
+        "## ✅ mlcd: 2 of 3 gates passed, 1 not applicable (no baseline)\n")
+    failing = comparison(gates=4, failing=1)
+    failing.gates[3] = replace(failing.gates[3], verdict="no_baseline")
+    assert render(failing, "demo", {}).startswith(
+        "## ❌ mlcd: 1 of 4 gates failed, 2 passed, 1 not applicable (no baseline)\n")
+
+
 @given(gates=st.integers(0, 3000), groups=st.integers(0, 3000))
 def test_report_always_fits_in_a_comment(gates: int, groups: int) -> None:
     text = render(comparison(gates=gates, failing=min(gates, 5), groups=groups), "demo", {})
