@@ -13,6 +13,7 @@ import numpy as np
 
 from mlcd.compare.noise import NoiseVerdict, bootstrap_verdict, mcnemar_verdict, paired_bootstrap_verdict
 from mlcd.compare.snapshot import (
+    BaselineUnreadable,
     Snapshot,
     changed_data,
     changed_params,
@@ -205,8 +206,12 @@ def compare(
                          fix="run `mlcd train` (or `mlcd evaluate`) before `mlcd compare`")
     base_rev = base_rev or config.compare.base or default_base(env)
     base = None
+    unreadable: dict[str, str] = {}  # baseline → why it could not be read
     if base_rev:
-        base = load_snapshot(root, "base", ensure_revision(root, base_rev), metrics_file, params_file)
+        try:
+            base = load_snapshot(root, "base", ensure_revision(root, base_rev), metrics_file, params_file)
+        except BaselineUnreadable as exc:
+            unreadable["regression_vs_base"] = exc.one_line()
     production = None
     production_rev = (production_rev or config.compare.production
                       or latest_assignment(root, config.model.name, "production"))
@@ -215,7 +220,10 @@ def compare(
         if commit is None:
             raise InputError(f"production revision '{production_rev}' does not exist",
                              fix="pass --production with an existing tag or commit, or fetch tags")
-        production = load_snapshot(root, "production", commit, metrics_file, params_file)
+        try:
+            production = load_snapshot(root, "production", commit, metrics_file, params_file)
+        except BaselineUnreadable as exc:
+            unreadable["regression_vs_production"] = exc.one_line()
     data_tests = read_data_tests(data_test_file) if data_test_file else None
     gaps = head.metrics.get("slice_gaps", {})
     largest = {metric: largest_gap(gaps, metric) for metric in config.metrics}
@@ -223,6 +231,8 @@ def compare(
                         base={m: base.metric(m) for m in config.metrics} if base else None,
                         production={m: production.metric(m) for m in config.metrics} if production else None,
                         data_tests_passed=data_tests.get("passed") if data_tests else None)
+    gates = [replace(gate, verdict="error", reason=f"the baseline could not be read: {unreadable[gate.kind]}")
+             if gate.kind in unreadable else gate for gate in gates]
     head_predictions = read_predictions(config.resolve(config.evaluate.predictions_file))
     gates, noise = soften_noisy_failures(gates, head_predictions,
                                          read_predictions(base_predictions) if base_predictions else None, config)

@@ -11,7 +11,11 @@ from typing import Any
 
 import yaml
 
-from mlcd.errors import InputError, ToolFailed
+from mlcd.errors import InputError, MlcdError, ToolFailed
+
+
+class BaselineUnreadable(MlcdError):
+    """A baseline exists but could not be read (DVC's remote or cache failed): its gates error, never pass."""
 
 
 @dataclass(frozen=True)
@@ -80,13 +84,32 @@ def _read_at(root: Path, rev: str | None, path: str) -> str | None:
 def _read_with_dvc(root: Path, rev: str, path: str) -> str | None:
     if not (root / ".dvc").is_dir():
         return None
+    if not _tracked_by_dvc(root, rev, path):
+        return None  # neither in git nor tracked by DVC at that revision: there is no such baseline
     import dvc.api
 
     try:
         text: str = dvc.api.read(path, repo=str(root), rev=rev, mode="r")
-    except Exception:  # DVC raises many types for "not tracked at that revision / not in any cache"
-        return None
+    except Exception as exc:  # DVC raises many types (even PathMissingError) for a remote or cache that fails
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise BaselineUnreadable(f"{path} at {rev[:12]} is tracked by DVC but could not be read: {reason}",
+                                 fix="check the DVC remote (`dvc status --cloud`) and its credentials in the "
+                                     "workflow") from None
     return text
+
+
+def _tracked_by_dvc(root: Path, rev: str, path: str) -> bool:
+    """Whether ``path`` is a DVC output at ``rev`` (or inside one): a ``.dvc`` file, or an output in dvc.lock."""
+    parts = Path(path).parts
+    covering = {Path(*parts[:end]).as_posix() for end in range(1, len(parts) + 1)}
+    if any(run_git(root, "cat-file", "-e", f"{rev}:{name}.dvc", check=False).returncode == 0 for name in covering):
+        return True
+    lock = run_git(root, "show", f"{rev}:dvc.lock", check=False)
+    if lock.returncode != 0:
+        return False
+    stages = (yaml.safe_load(lock.stdout) or {}).get("stages") or {}
+    return any(str(entry.get("path", "")).rstrip("/") in covering
+               for stage in stages.values() for entry in stage.get("outs") or [])
 
 
 def _data_hashes(lock_text: str | None) -> dict[str, str]:

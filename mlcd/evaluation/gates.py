@@ -8,9 +8,12 @@ from typing import Any, Literal
 
 from mlcd.config.model import Direction, GatesConfig, MetricGate
 
-Verdict = Literal["pass", "fail", "no_baseline"]
+# "error": the gate could not be decided because reading its baseline failed (a broken DVC remote, say):
+# it fails like "fail", never passes like "no_baseline" (nothing recorded to compare with).
+Verdict = Literal["pass", "fail", "error", "no_baseline"]
 GateKind = Literal["threshold", "regression_vs_base", "regression_vs_production", "slice_gap", "data_tests"]
-ARROW = {"pass": "✅", "fail": "❌", "no_baseline": "⚪"}
+ARROW = {"pass": "✅", "fail": "❌", "error": "❗", "no_baseline": "⚪"}
+FAILING: frozenset[str] = frozenset({"fail", "error"})
 
 
 @dataclass(frozen=True)
@@ -137,4 +140,4 @@ def _metric_gate_results(
 
 
 def passed(results: list[GateResult]) -> bool:
-    return all(result.verdict != "fail" for result in results)
+    return all(result.verdict not in FAILING for result in results)

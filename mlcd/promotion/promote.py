@@ -33,7 +33,7 @@ from mlcd.actions_context import run_url
 from mlcd.config import Config
 from mlcd.config.model import EnvironmentConfig
 from mlcd.errors import CheckFailed, ConfigError, DeployFailed, InputError, MlcdError, UsageError
-from mlcd.evaluation.gates import GateResult, apply_gates
+from mlcd.evaluation.gates import FAILING, GateResult, apply_gates
 from mlcd.github.client import GitHubClient
 from mlcd.output import Output
 from mlcd.packaging.labels import MODEL_SHA256, REVISION
@@ -291,13 +291,13 @@ def plan(ctx: Context, what: str | None, environment_name: str, *, kind: Kind = 
         gates = checks.recheck_gates(config.gates, config.metrics, metrics, gaps, environment=environment_name,
                                      champion=champion, extra_tolerance=config.deploy.tolerance,
                                      data_tests_passed=data_tests_passed)
-        problems += [f"gate failed: {g.name}: {g.reason}" for g in gates if g.verdict == "fail"]
+        problems += [f"gate failed: {g.name}: {g.reason}" for g in gates if g.verdict in FAILING]
         ran_in = [stage for stage in config.deploy.stages if history.was_in(stage, version)]
         problems += checks.stage_problems(config.deploy.stages, environment_name, version, ran_in)
     else:
         gates = apply_gates(config.gates, config.metrics, dict(metrics), gaps, include_regressions=False)
         notes += [f"{g.name} would fail today ({g.reason}); a rollback does not wait for it"
-                  for g in gates if g.verdict == "fail"]
+                  for g in gates if g.verdict in FAILING]
         if not history.was_in(environment_name, version):
             problems.append(f"{version} never ran in {environment_name}: a rollback returns to a version that ran "
                             f"there; promote it instead")

@@ -12,7 +12,7 @@ from typing import Any
 from mlcd.actions_context import run_url
 from mlcd.compare.run import Comparison
 from mlcd.compare.snapshot import Snapshot
-from mlcd.evaluation.gates import ARROW
+from mlcd.evaluation.gates import ARROW, FAILING
 from mlcd.evaluation.slices import between_groups
 from mlcd.report.fit import COMMENT_LIMIT, RESERVED, fit_sections
 
@@ -53,7 +53,7 @@ def gate_counts(comparison: Comparison) -> str:
     """``all 8 gates passed``, ``7 of 8 gates passed, 1 not applicable`` or ``1 of 8 gates failed, 6 passed,
     1 not applicable``: a gate without a baseline is never counted as passed."""
     total = len(comparison.gates)
-    failed = sum(g.verdict == "fail" for g in comparison.gates)
+    failed = sum(g.verdict in FAILING for g in comparison.gates)
     passed = sum(g.verdict == "pass" for g in comparison.gates)
     missing = total - failed - passed
     not_applicable = f", {missing} not applicable (no baseline)" if missing else ""
@@ -63,12 +63,12 @@ def gate_counts(comparison: Comparison) -> str:
 
 
 def headline(comparison: Comparison, model: str) -> list[str]:
-    failed = [g for g in comparison.gates if g.verdict == "fail"]
+    failed = [g for g in comparison.gates if g.verdict in FAILING]
     title = f"## ✅ mlcd: {gate_counts(comparison)}" if not failed else f"## ❌ mlcd: {gate_counts(comparison)}"
     where = (f"**{model}** · head {_short(comparison.head)} · base {_short(comparison.base)} · "
              f"production {_short(comparison.production)}")
     lines = [title, "", where, ""]
-    lines += [f"> ❌ **{g.name}**: {g.reason}" for g in failed]
+    lines += [f"> {ARROW[g.verdict]} **{g.name}**: {g.reason}" for g in failed]
     return lines + ([""] if failed else [])
 
 

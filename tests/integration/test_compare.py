@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from testing.configs import MINIMAL_CONFIG
 from testing.repos import git, mlcd, tool_env
 
 pytestmark = pytest.mark.integration
@@ -89,6 +91,36 @@ def test_base_metrics_tracked_by_dvc_are_read_through_dvc(tmp_path: Path) -> Non
     assert git(repo, "ls-files", "metrics.json").strip() == ""  # not in git: only DVC knows it
     snapshot = load_snapshot(repo, "base", commit, "metrics.json", "params.yaml")
     assert snapshot.metric("accuracy") == 0.875
+
+
+def test_a_broken_dvc_remote_fails_the_base_gate_with_the_remotes_error(tmp_path: Path) -> None:
+    """The base's metrics are a DVC output that neither the cache nor the (broken) remote can give: the base
+    gate errors with the reason, and the comparison fails; it never passes as 'no baseline'."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    dvc = [sys.executable, "-m", "dvc"]
+    subprocess.run([*dvc, "init", "-q"], cwd=repo, check=True, env=tool_env())
+    (repo / "mlcd.yaml").write_text(MINIMAL_CONFIG + "metrics: {accuracy:}\n"
+                                    "gates: {metrics: {accuracy: {max_regression_vs_base: 0.02}}}\n")
+    (repo / "metrics.json").write_text('{"accuracy": 0.99}')
+    subprocess.run([*dvc, "add", "-q", "metrics.json"], cwd=repo, check=True, env=tool_env())
+    subprocess.run([*dvc, "remote", "add", "-d", "broken", str(tmp_path / "gone")], cwd=repo, check=True,
+                   env=tool_env())
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "metrics tracked by DVC; a remote that is gone")
+    shutil.rmtree(repo / ".dvc" / "cache")  # a fresh runner: only the remote could give the base's metrics
+    git(repo, "checkout", "-q", "-b", "pr")
+    (repo / "metrics.json").write_text('{"accuracy": 0.5}')
+    result = mlcd(repo, "compare", "--base", "main", "--no-fail")
+    assert result.returncode == 0, result.stderr
+    document = json.loads((repo / "comparison.json").read_text())
+    [gate] = [g for g in document["gates"] if g["kind"] == "regression_vs_base"]
+    assert gate["verdict"] == "error"
+    assert "the baseline could not be read: metrics.json at" in gate["reason"]
+    assert "tracked by DVC but could not be read" in gate["reason"] and "dvc status --cloud" in gate["reason"]
+    assert document["passed"] is False
+    assert mlcd(repo, "compare", "--base", "main").returncode == 3
 
 
 def test_configured_production_ref(pr_repo: Path, tmp_path: Path) -> None:
