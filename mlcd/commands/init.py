@@ -28,8 +28,10 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--label needs --data: the file to infer the contract from", fix="add --data FILE")
     release = release_for_ref(args.ref) if args.ref else installed_release()
     training, extra = _training(root, args.train, args.data, args.label) if args.train else (None, {})
-    result = write_files(planned_files(root, release, text, extra), force=args.force)
-    for verb, paths in (("created", result.created), ("replaced", result.replaced), ("unchanged", result.unchanged)):
+    result = write_files(planned_files(root, release, text, extra), force=args.force,
+                         extending={root / "params.yaml"} if training is not None and training.params_added else set())
+    for verb, paths in (("created", result.created), ("replaced", result.replaced), ("extended", result.extended),
+                        ("unchanged", result.unchanged)):
         for path in paths:
             out.info(f"  {verb:<9} {path.relative_to(root)}")
     if training is not None:
@@ -70,7 +72,15 @@ def _training(root: Path, script: str, data: str, label: str) -> tuple[TrainingS
     script_text = script_path.read_text(encoding="utf-8", errors="replace")
     script_name = _relative(root, script, "--train")
     data_name = _relative(root, data, "--data")
-    extra = {"dvc.yaml": pipeline.dvc_yaml(data_name, script_name, label), "params.yaml": pipeline.PARAMS_YAML}
+    extra = {"dvc.yaml": pipeline.dvc_yaml(data_name, script_name, label)}
+    params = root / "params.yaml"
+    params_added: list[str] = []
+    if params.is_file():  # the user's: kept, and given the keys the pipeline reads where it lacks them
+        extended, params_added = pipeline.extend_params(params.read_text(encoding="utf-8"), "params.yaml")
+        if params_added:
+            extra["params.yaml"] = extended
+    else:
+        extra["params.yaml"] = pipeline.PARAMS_YAML
     kept = (root / "requirements.txt").exists()
     unresolved: list[str] = []
     if not kept:
@@ -79,7 +89,8 @@ def _training(root: Path, script: str, data: str, label: str) -> tuple[TrainingS
         requirements = pipeline.requirements_for(modules, local)
         extra["requirements.txt"] = requirements.text(script_name)
         unresolved = requirements.unresolved
-    training = TrainingSetup(script_name, data_name, pipeline.script_findings(script_text), unresolved, kept)
+    training = TrainingSetup(script_name, data_name, pipeline.script_findings(script_text), unresolved, kept,
+                             params_added=params_added)
     return training, extra
 
 

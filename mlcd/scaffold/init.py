@@ -46,6 +46,7 @@ def called_workflow(name: str) -> str:
 class InitResult:
     created: list[Path] = field(default_factory=list)
     replaced: list[Path] = field(default_factory=list)
+    extended: list[Path] = field(default_factory=list)  # the user's, with lines added
     unchanged: list[Path] = field(default_factory=list)
     conflicts: list[Path] = field(default_factory=list)
 
@@ -76,7 +77,9 @@ def planned_files(root: Path, release: Release, config_text: str | None,
     return files
 
 
-def write_files(files: dict[Path, str], force: bool) -> InitResult:
+def write_files(files: dict[Path, str], force: bool,
+                extending: set[Path] | frozenset[Path] = frozenset()) -> InitResult:
+    """``extending``: the user's files whose planned text is theirs with lines added (never a conflict)."""
     result = InitResult()
     for path, text in files.items():
         try:
@@ -86,12 +89,12 @@ def write_files(files: dict[Path, str], force: bool) -> InitResult:
         if current == text:
             result.unchanged.append(path)
             continue
-        if current is not None and not force:
+        if current is not None and not force and path not in extending:
             result.conflicts.append(path)
             continue
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
-        (result.created if current is None else result.replaced).append(path)
+        (result.created if current is None else result.extended if path in extending else result.replaced).append(path)
     return result
 
 
@@ -181,12 +184,13 @@ class TrainingSetup:
     script_missing: list[str] = field(default_factory=list)  # the script's side of the contract it lacks
     unresolved_imports: list[str] = field(default_factory=list)
     kept_requirements: bool = False  # requirements.txt was there: the user's, left as it is
+    params_added: list[str] = field(default_factory=list)  # keys added to the user's params.yaml
     choose_remote: bool = False  # DVC remotes exist, none is the default
     changed_repository: bool = False  # DVC initialised, a remote added or .gitignore lines added
 
 
 def next_steps(root: Path, result: InitResult, has_config: bool, training: TrainingSetup | None = None) -> list[str]:
-    written = [str(p.relative_to(root)) for p in (*result.created, *result.replaced)]
+    written = [str(p.relative_to(root)) for p in (*result.created, *result.replaced, *result.extended)]
     steps = []
     if not has_config:
         steps.append(f"write {CONFIG_NAME}: `mlcd init --data FILE --label COLUMN` infers a first data contract")
@@ -197,6 +201,9 @@ def next_steps(root: Path, result: InitResult, has_config: bool, training: Train
         if training.unresolved_imports:
             steps.append(f"add the distributions providing {', '.join(training.unresolved_imports)} (imported by "
                          f"{training.script}, not installed here) to requirements.txt")
+        if training.params_added:
+            steps.append(f"check params.yaml (yours, kept): mlcd init added {', '.join(training.params_added)}, "
+                         "which dvc.yaml's split and train stages read")
         if training.kept_requirements:
             steps.append(f"check that requirements.txt (yours, left as it is) lists what {training.script} imports")
         if training.choose_remote:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -23,7 +24,9 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
-from mlcd.errors import ToolFailed, UsageError
+import yaml
+
+from mlcd.errors import InputError, ToolFailed, UsageError
 
 TRAIN_SPLIT = "data/split/train.csv"
 TEST_SPLIT = "data/split/test.csv"
@@ -108,6 +111,51 @@ split:
 train:
   seed: 42          # given to the training script as MLCD_SEED; put its hyper-parameters here too
 """
+
+
+# What the generated pipeline reads from params.yaml: section → (key, default, comment)
+PIPELINE_PARAMS: dict[str, list[tuple[str, object, str]]] = {
+    "split": [("test_size", 0.2, "share of the labelled rows held out for evaluation"),
+              ("seed", 42, "the split's own seed: changing train.seed never changes the holdout")],
+    "train": [("seed", 42, "given to the training script as MLCD_SEED")],
+}
+
+
+def extend_params(text: str, name: str = "params.yaml") -> tuple[str, list[str]]:
+    """The user's params.yaml with the keys the generated pipeline reads added where missing, every other
+    line as it was; and the dotted keys added. A file it cannot extend line by line is an InputError."""
+    try:
+        loaded = yaml.safe_load(text) if text.strip() else {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{name}:{mark.line + 1}" if mark is not None else name
+        raise InputError(f"{where}: not valid YAML, so mlcd init cannot add the pipeline's parameters to it",
+                         fix="fix the file, then run `mlcd init` again") from None
+    if not isinstance(loaded, dict):
+        raise InputError(f"{name} is not a mapping of parameters", fix=f"make {name} a YAML mapping")
+    lines = text.splitlines()
+    added: list[str] = []
+    for section, keys in PIPELINE_PARAMS.items():
+        present = loaded.get(section)
+        if present is not None and not isinstance(present, dict):
+            raise InputError(f"{name}: '{section}' is not a mapping, and the generated pipeline reads "
+                             f"{', '.join(f'{section}.{key}' for key, _, _ in keys)}",
+                             fix=f"rename your '{section}' key, then run `mlcd init` again")
+        missing = [(key, value, comment) for key, value, comment in keys if key not in (present or {})]
+        if not missing:
+            continue
+        new = [f"  {key}: {value}  # {comment} (added by mlcd init)" for key, value, comment in missing]
+        header = next((number for number, line in enumerate(lines) if re.match(rf"{section}:\s*(#.*)?$", line)), None)
+        if present is None:
+            lines += [f"{section}:", *new]
+        elif header is None:
+            raise InputError(f"{name}: '{section}' is written in flow style, so mlcd init cannot add "
+                             f"{', '.join(f'{section}.{key}' for key, _, _ in missing)} to it",
+                             fix=f"write '{section}' in block style (one key per line), or add those keys yourself")
+        else:
+            lines[header + 1:header + 1] = new
+        added += [f"{section}.{key}" for key, _, _ in missing]
+    return "\n".join(lines) + "\n", added
 
 
 def script_findings(text: str) -> list[str]:

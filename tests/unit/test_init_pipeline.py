@@ -197,3 +197,44 @@ def test_an_existing_dvc_project_keeps_its_remotes(repo: Path, capsys: pytest.Ca
     assert init() == 0
     assert (repo / ".dvc" / "config").read_text() == config  # no second remote, no default chosen for the user
     assert "choose the DVC remote the workflows push to: dvc remote default NAME" in steps(capsys.readouterr().err)
+
+
+USERS_PARAMS = """\
+# our hyper-parameters
+train:
+  C: 0.5          # regularisation
+  max_iter: 300
+features: [bill_length_mm, island]
+"""
+
+
+def test_an_existing_params_yaml_is_kept_and_given_the_keys_the_pipeline_reads(
+        repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (repo / "params.yaml").write_text(USERS_PARAMS)
+    assert init() == 0
+    text = (repo / "params.yaml").read_text()
+    for line in USERS_PARAMS.splitlines():
+        assert line in text.splitlines()  # every line of the user's, untouched
+    params = yaml.safe_load(text)
+    assert params["train"] == {"seed": 42, "C": 0.5, "max_iter": 300}
+    assert params["split"] == {"test_size": 0.2, "seed": 42}
+    err = capsys.readouterr().err
+    assert "extended  params.yaml" in err
+    assert ("check params.yaml (yours, kept): mlcd init added split.test_size, split.seed, train.seed, which "
+            "dvc.yaml's split and train stages read") in steps(err)
+    assert init() == 0  # again: nothing left to add, nothing changed
+    assert (repo / "params.yaml").read_text() == text
+    assert main(["split"]) == 0  # the pipeline's first stage runs on it
+
+
+def test_a_params_yaml_init_cannot_extend_is_one_line_and_nothing_written(
+        repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (repo / "params.yaml").write_text("train: {C: 0.5}\n")
+    assert init() == 4  # an input the user must fix: named, with the fix
+    err = capsys.readouterr().err
+    assert "params.yaml: 'train' is written in flow style" in err and "fix:" in err
+    assert (repo / "params.yaml").read_text() == "train: {C: 0.5}\n"
+    assert not (repo / "dvc.yaml").exists()
+    (repo / "params.yaml").write_text("train: [unclosed\n")
+    assert init() == 4
+    assert "params.yaml:2: not valid YAML" in capsys.readouterr().err
