@@ -76,6 +76,9 @@ def build_parser() -> _Parser:
                          "validate a dataset against the contract: schema, quality, leakage and drift")
     data_test.add_argument("path", nargs="?", help="CSV or Parquet file (default: data.path in mlcd.yaml)")
     data_test.add_argument("--reference", metavar="PATH", help="reference data for drift (overrides data.reference)")
+    data_test.add_argument("--if-present", action="store_true",
+                           help="when the file does not exist yet (the pipeline makes it), say so and exit 0 "
+                                "(output tested: false) instead of 4")
     data_test.add_argument("--reference-rev", metavar="REV",
                            help="git revision whose DVC-tracked data is the drift reference")
     data_test.add_argument("--json", metavar="FILE", default="data-test.json", help="machine-readable result")
@@ -111,6 +114,10 @@ def build_parser() -> _Parser:
                       "render the pull-request report (Markdown) from a comparison")
     report.add_argument("--comparison", metavar="FILE", default="comparison.json")
     report.add_argument("--output", metavar="FILE", default="report.md")
+    report.add_argument("--failed", metavar="STAGE",
+                        help="the report of a run that stopped before a comparison: STAGE failed (e.g. training); "
+                             "with --data-test, the data tests' result too")
+    report.add_argument("--data-test", metavar="FILE", help="with --failed: the result `mlcd data test` wrote")
 
     drift = _command(commands, "drift", "mlcd.commands.drift",
                      "compare logged production inputs and predictions with the training data; exit 3 on drift")

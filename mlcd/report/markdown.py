@@ -197,6 +197,22 @@ def links_section(env: Mapping[str, str]) -> list[str]:
     return ["---", f"[Workflow run]({url}) · [artifacts]({url}#artifacts)", ""]
 
 
+def failure_report(stage: str, data_tests: Mapping[str, Any] | None, model: str, env: Mapping[str, str],
+                   limit: int = COMMENT_LIMIT - RESERVED) -> str:
+    """The report of a run that stopped before anything could be compared: which stage failed and where to
+    read why, and the data tests' result when they ran (failed data tests stop training: they come first)."""
+    url = run_url(env)
+    where = f"its log is in the [workflow run]({url})" if url else "its log is in the workflow run"
+    if data_tests is not None and not data_tests.get("passed"):
+        failing = [c for c in data_tests.get("checks", []) if c.get("status") == "failed"]
+        lines = [f"## ❌ mlcd: the data tests failed, so {model} was not trained", ""]
+        lines += [f"> ❌ **data test {c['name']}**: {c['message']}" for c in failing[:MAX_TABLE_ROWS]]
+    else:
+        lines = [f"## ❌ mlcd: {stage} failed", "", f"> ❌ **{stage}** of {model} failed; {where}."]
+    sections = [[*lines, ""], data_tests_section(data_tests) if data_tests else [], links_section(env)]
+    return fit_sections(sections, limit, "the full report is in the run's artifacts")
+
+
 def render(
     comparison: Comparison, model: str, env: Mapping[str, str], model_path: str = "",
     limit: int = COMMENT_LIMIT - RESERVED,

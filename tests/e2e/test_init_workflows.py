@@ -211,3 +211,43 @@ def run_jobs(run: ActRun) -> list[str]:
     """The jobs that ran, in the order they started."""
     started = re.findall(r"^\[[^\]]*/([^/\]]+?)\s*\] ⭐ Run Set up job$", run.output, re.MULTILINE)
     return list(dict.fromkeys(started))
+
+
+@pytest.mark.parametrize(("change", "headline", "reason"), [
+    ("rename-column", "## ❌ mlcd: the data tests failed, so fresh-penguins was not trained",
+     "column 'bill_length_mm' is missing"),
+    ("break-training", "## ❌ mlcd: training failed", "**training** of fresh-penguins failed; its log is in the "
+                                                      "[workflow run]"),
+])
+def test_a_pull_request_that_cannot_train_gets_a_report_and_a_failing_check(
+        act: Act, fresh_repo: Path, github_standin: GitHubStandin, change: str, headline: str, reason: str) -> None:
+    """Bad data stops the run before training; a training that fails is reported: both as the comment and a
+    failing `mlcd / gates` check that say what and where, never a run that posts nothing."""
+    base_sha = git(fresh_repo, "rev-parse", "main").strip()
+    git(fresh_repo, "checkout", "-qb", change)
+    if change == "rename-column":
+        data = fresh_repo / "data.csv"
+        data.write_text(data.read_text().replace("bill_length_mm", "bill_length", 1))
+    else:
+        train = fresh_repo / "train.py"
+        train.write_text(train.read_text() + "\nraise RuntimeError('the new feature code is broken')\n")
+    git(fresh_repo, "commit", "-qam", change)
+    head_sha = git(fresh_repo, "rev-parse", "HEAD").strip()
+    try:
+        github_standin.add_pull_request(REPO, PR, head_sha)
+        event = webhooks.pull_request(REPO, PR, head_ref=change, head_sha=head_sha, base_ref="main",
+                                      base_sha=base_sha)
+        run = act.run("pull_request", event, fresh_repo, fresh_repo / ".github" / "workflows" / "mlcd-pr.yml",
+                      env={"GITHUB_API_URL": github_standin.url}, secrets={"GITHUB_TOKEN": github_standin.token})
+    finally:
+        git(fresh_repo, "checkout", "-q", "main")
+    report_times(f"pull_request ({change})", run)
+    assert run.returncode != 0, "a run that could not train must fail"
+    [comment] = github_standin.repositories[REPO].issue_comments(PR)
+    assert comment.body.split("\n", 1)[1].startswith(headline + "\n"), comment.body[:600]
+    assert reason in comment.body
+    [check] = github_standin.repositories[REPO].check_runs
+    assert (check["name"], check["conclusion"], check["head_sha"]) == ("mlcd / gates", "failure", head_sha)
+    assert reason in check["output"]["summary"]
+    trained = "mlcd-dev/mlcd/actions/train@" in "\n".join(run.job_lines("train"))
+    assert trained is (change == "break-training")  # bad data never reaches training

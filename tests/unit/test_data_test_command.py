@@ -126,3 +126,51 @@ def test_no_traceback_from_a_real_process(data_project: Path) -> None:
     assert "Traceback" not in run.stderr + run.stdout
     assert "is UTF-16 text" in run.stderr
     assert json.loads((data_project / "data-test.json").read_text(encoding="utf-8"))["passed"] is False
+
+
+def test_if_present_a_file_the_pipeline_makes_later_is_a_notice(data_project: Path, terminal: io.StringIO,
+                                                                 monkeypatch: pytest.MonkeyPatch,
+                                                                 tmp_path: Path) -> None:
+    data = data_project / "data" / "raw" / "penguins.csv"
+    kept = data.read_bytes()
+    data.unlink()
+    assert data_test(data_project) == 3  # without the flag, a failed check: the file is missing
+    (data_project / "out" / "data-test.json").unlink()
+    outputs = tmp_path / "outputs"
+    monkeypatch.setattr(mlcd.output, "_default", mlcd.output.Output(io.StringIO(), {
+        "GITHUB_ACTIONS": "true", "GITHUB_OUTPUT": str(outputs)}))
+    assert data_test(data_project, "--if-present") == 0
+    assert outputs.read_text() == "tested=false\n"
+    assert not (data_project / "out" / "data-test.json").exists()
+    data.write_bytes(kept)
+    assert data_test(data_project, "--if-present") == 0
+    assert outputs.read_text().startswith("tested=false\ntested=true\n")
+    assert result_json(data_project)["passed"] is True
+
+
+def test_a_failed_data_test_becomes_the_report_of_a_run_that_was_not_trained(
+        data_project: Path, terminal: io.StringIO) -> None:
+    data = data_project / "data" / "raw" / "penguins.csv"
+    pd.read_csv(data).rename(columns={"bill_length_mm": "bill_length"}).to_csv(data, index=False)
+    assert data_test(data_project) == 3
+    report = data_project / "out" / "report.md"
+    assert main(["report", "--config", str(data_project / "mlcd.yaml"), "--failed", "training", "--data-test",
+                 str(data_project / "out" / "data-test.json"), "--output", str(report)]) == 0
+    text = report.read_text()
+    assert text.startswith("## ❌ mlcd: the data tests failed, so penguins-classifier was not trained\n")
+    assert "> ❌ **data test columns**: 2 problems: column 'bill_length_mm' is missing" in text
+    assert "### Data tests" in text
+
+
+def test_a_training_failure_report_says_where(data_project: Path, terminal: io.StringIO,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    assert data_test(data_project) == 0
+    monkeypatch.setenv("GITHUB_SERVER_URL", "https://github.com")
+    monkeypatch.setenv("GITHUB_REPOSITORY", "o/r")
+    monkeypatch.setenv("GITHUB_RUN_ID", "42")
+    report = data_project / "out" / "report.md"
+    assert main(["report", "--config", str(data_project / "mlcd.yaml"), "--failed", "training", "--data-test",
+                 str(data_project / "out" / "missing.json"), "--output", str(report)]) == 0
+    text = report.read_text()
+    assert text.startswith("## ❌ mlcd: training failed\n\n> ❌ **training** of penguins-classifier failed; its log is "
+                           "in the [workflow run](https://github.com/o/r/actions/runs/42).")
