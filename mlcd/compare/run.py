@@ -179,6 +179,25 @@ def _data_only(hashes: Mapping[str, str], config: Config) -> dict[str, str]:
     return {path: digest for path, digest in hashes.items() if path not in evaluation}
 
 
+def production_from_record(config: Config, metrics_file: str, params_file: str) -> Snapshot | None:
+    """What runs in production by the promotion record (the tags `mlcd promote` writes), with the metrics
+    that version was evaluated with when it was registered; None without such a record. The metrics file at
+    the version's commit is not read for the numbers: a delivery trains without committing it."""
+    from mlcd.promotion.record import History
+
+    history = History.read(config.root, config.model.name)
+    current = history.current("production")
+    if current is None or current.version is None:
+        return None
+    registered = history.version(current.version)
+    metrics = current.metrics or (registered.metrics if registered else {})
+    if not metrics:
+        return None
+    at_commit = load_snapshot(config.root, "production", current.commit, metrics_file, params_file)
+    return replace(at_commit, metrics=dict(metrics), recorded=current.created.isoformat(),
+                   source=f"the promotion record of {current.version} (`{current.tag}`)")
+
+
 def read_data_tests(path: Path) -> dict[str, Any] | None:
     if not path.is_file():
         return None
@@ -213,9 +232,11 @@ def compare(
         except BaselineUnreadable as exc:
             unreadable["regression_vs_base"] = exc.one_line()
     production = None
-    production_rev = (production_rev or config.compare.production
-                      or latest_assignment(root, config.model.name, "production"))
-    if production_rev:
+    if not (production_rev or config.compare.production):
+        production = production_from_record(config, metrics_file, params_file)
+        production_rev = None if production else latest_assignment(root, config.model.name, "production")
+    production_rev = production_rev or config.compare.production
+    if production_rev and production is None:
         commit = resolve_commit(root, production_rev)
         if commit is None:
             raise InputError(f"production revision '{production_rev}' does not exist",

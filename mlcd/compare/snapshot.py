@@ -25,6 +25,8 @@ class Snapshot:
     metrics: dict[str, Any] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)
     data: dict[str, str] = field(default_factory=dict)  # path → md5 from dvc.lock
+    source: str | None = None  # where the metrics come from, for the report
+    recorded: str | None = None  # when they were recorded (ISO 8601): the commit's or the promotion's time
 
     def metric(self, name: str) -> float | None:
         value = self.metrics.get(name)
@@ -134,8 +136,11 @@ def load_snapshot(root: Path, name: str, rev: str | None, metrics_file: str, par
         where = f"{rev[:12]}:{metrics_file}" if rev else metrics_file
         raise InputError(f"{where} is not valid JSON", fix="re-run `mlcd evaluate` to rewrite it") from None
     params = yaml.safe_load(params_text) if params_text else {}
+    committed = run_git(root, "log", "-1", "--format=%cI", rev, check=False).stdout.strip() if rev else ""
     return Snapshot(name, rev, metrics if isinstance(metrics, dict) else {},
-                    params if isinstance(params, dict) else {}, _data_hashes(_read_at(root, rev, "dvc.lock")))
+                    params if isinstance(params, dict) else {}, _data_hashes(_read_at(root, rev, "dvc.lock")),
+                    source=f"{metrics_file} at `{rev[:7]}`" if rev else f"{metrics_file} of this run",
+                    recorded=committed or None)
 
 
 _ASSIGNMENT = re.compile(r"^(?P<model>.+)#(?P<stage>[^#]+)#(?P<n>\d+)$")

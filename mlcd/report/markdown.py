@@ -7,6 +7,7 @@ renders the Mermaid `xychart-beta` history natively, so no image leaves the repo
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
 from typing import Any
 
 from mlcd.actions_context import run_url
@@ -85,7 +86,27 @@ def metrics_table(comparison: Comparison) -> list[str]:
     rows = comparison.head.metrics.get("n_holdout")
     if rows:
         lines += ["", f"Holdout: {rows} rows. ↑ higher is better, ↓ lower is better."]
+    sources = [f"{snapshot.name}: {snapshot.source}{_age(snapshot.recorded)}"
+               for snapshot in (comparison.base, comparison.production) if snapshot is not None and snapshot.source]
+    if sources:
+        lines += ["", "Where the numbers come from: " + "; ".join(sources) + "."]
     return [*lines, ""]
+
+
+def _age(recorded: str | None, now: datetime | None = None) -> str:
+    """`, recorded 3 days ago` from an ISO 8601 time; empty when unknown."""
+    if not recorded:
+        return ""
+    try:
+        then = datetime.fromisoformat(recorded)
+    except ValueError:
+        return ""
+    seconds = max(((now or datetime.now(timezone.utc)) - then).total_seconds(), 0)
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            count = int(seconds // size)
+            return f", recorded {count} {unit}{'s' if count != 1 else ''} ago"
+    return ", recorded just now"
 
 
 def gates_table(comparison: Comparison) -> list[str]:

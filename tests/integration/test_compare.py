@@ -131,3 +131,43 @@ def test_configured_production_ref(pr_repo: Path, tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     document = json.loads((tmp_path / "c.json").read_text())
     assert document["production"]["rev"] == git(pr_repo, "rev-parse", "main").strip()
+
+
+def test_production_numbers_come_from_the_promotion_record_not_a_stale_metrics_file(tmp_path: Path) -> None:
+    """Deliveries train without committing metrics.json, so the file at the production commit is the
+    init-time model's; the record `mlcd promote` wrote holds what production was evaluated at."""
+    from mlcd.promotion import record
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    (repo / "mlcd.yaml").write_text(MINIMAL_CONFIG + "metrics: {accuracy:}\n"
+                                    "gates: {metrics: {accuracy: {max_regression_vs_production: 0.02}}}\n")
+    (repo / "metrics.json").write_text('{"accuracy": 0.70}')  # the model of the day mlcd was added
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "init")
+    for _ in range(2):  # two merges, delivered: metrics.json untouched
+        git(repo, "commit", "-q", "--allow-empty", "-m", "merge")
+    delivered = git(repo, "rev-parse", "HEAD").strip()
+    evidence = {"version": "v0.0.2", "metrics": {"accuracy": 0.93}}
+    record.create_tags(repo, [
+        record.NewTag(record.registration_tag("demo", "v0.0.2"), delivered,
+                      record.tag_message(record.summary_line("register", "demo", "v0.0.2"), evidence)),
+        record.NewTag(record.assignment_tag("demo", "production", 1), delivered,
+                      record.tag_message(record.summary_line("assign", "demo", "v0.0.2", "production"),
+                                         {"environment": "production", **evidence})),
+    ], record.Identity("release-bot", "bot@localhost"))
+    git(repo, "checkout", "-q", "-b", "readme-only")
+    (repo / "README.md").write_text("typo fixed\n")
+    (repo / "metrics.json").write_text('{"accuracy": 0.85}')  # what this run evaluated: worse than production
+    result = mlcd(repo, "compare", "--no-fail")
+    assert result.returncode == 0, result.stderr
+    document = json.loads((repo / "comparison.json").read_text())
+    assert document["production"]["metrics"] == {"accuracy": 0.93}
+    assert document["production"]["source"] == "the promotion record of v0.0.2 (`demo#production#1`)"
+    [gate] = [g for g in document["gates"] if g["kind"] == "regression_vs_production"]
+    assert (gate["verdict"], gate["reference"]) == ("fail", 0.93)  # against the stale 0.70 it would pass
+    assert mlcd(repo, "report").returncode == 0
+    report = (repo / "report.md").read_text()
+    assert "Where the numbers come from: production: the promotion record of v0.0.2 (`demo#production#1`), " \
+           "recorded just now." in report
