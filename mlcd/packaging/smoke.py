@@ -136,12 +136,14 @@ def signals_deferred() -> Iterator[None]:
             signal.signal(sig, handler)
 
 
-def _host_predictions(config: Config, sha256: str, golden: Path | None) -> tuple[Any, Any, Any, Any]:
-    """(feature frame, labels, probabilities, classes) of the golden rows, scored by the model file here."""
+def host_predictions(config: Config, sha256: str, golden: Path | None,
+                     model_path: Path | None = None) -> tuple[Any, Any, Any, Any]:
+    """(feature frame, labels, probabilities, classes) of the golden rows, scored by the model file here
+    (``model_path``, default model.path)."""
     from mlcd.data.io import read_table
     from mlcd.evaluation.run import predict
 
-    model_path = config.resolve(config.model.path)
+    model_path = model_path or config.resolve(config.model.path)
     if not model_path.is_file():
         raise ModelError(f"model file {model_path} does not exist: parity needs the model the image was built from",
                          fix="run `mlcd train`, or check out the commit the image was built from")
@@ -374,7 +376,7 @@ def smoke(config: Config, image_ref: str, out: Output, *, timeout: float = 60.0,
     client = client or connect()
     served = inspect_served_image(client, image_ref, config)
     with out.group("Offline predictions of the same model file"):
-        features, predicted, proba, classes = _host_predictions(config, served.sha256, golden)
+        features, predicted, proba, classes = host_predictions(config, served.sha256, golden)
         out.info(f"  {len(features)} golden rows, model {served.sha256[:12]}…")
     types = parity.datatypes(config.contract.features)
     report = SmokeReport(image_ref, served.image.id, served.sha256, served.user)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ from mlcd.config.model import EnvironmentConfig
 from mlcd.errors import CheckFailed, ConfigError, DeployFailed, InputError, MlcdError, UsageError
 from mlcd.evaluation.gates import FAILING, GateResult, apply_gates
 from mlcd.github.client import GitHubClient
+from mlcd.model.io import file_sha256
 from mlcd.output import Output
 from mlcd.packaging.labels import MODEL_SHA256, REVISION
 from mlcd.promotion import checks, record
@@ -267,8 +269,6 @@ def plan(ctx: Context, what: str | None, environment_name: str, *, kind: Kind = 
         expected, source = registered.model_sha256, f"the tag {registered.tag}"
     else:
         model_file = config.resolve(config.model.path)
-        from mlcd.model.io import file_sha256
-
         expected = file_sha256(model_file) if model_file.is_file() else None
         source = f"{config.model.path} here"
         if expected is None:
@@ -520,6 +520,25 @@ def _restore_registry_tag(ctx: Context, plan: Plan, previous: Deployed | None, o
         out.warning(f"the registry tag {plan.environment.name} still names {candidate.digest}: {exc.message}")
 
 
+def _model_file(ctx: Context, candidate: Candidate) -> Path | None:
+    """The model file to score offline: model.path when it is the candidate's (a promotion right after its
+    build), else the one inside the candidate's image (a rollback to a version trained long ago)."""
+    local = ctx.config.resolve(ctx.config.model.path)
+    if candidate.model_sha256 is None or (local.is_file() and file_sha256(local) == candidate.model_sha256):
+        return None
+    from mlcd.packaging.image_model import copy_model_out
+
+    try:
+        copied = copy_model_out(str(candidate.image), candidate.model_sha256,
+                                Path(tempfile.mkdtemp(prefix="mlcd-parity-")))
+    except MlcdError as exc:
+        ctx.out.warning(f"the model file of {candidate.version} is not here, and copying it out of its image "
+                        f"failed: {exc.one_line()}")
+        return None
+    ctx.out.info(f"  parity: scoring with {candidate.version}'s model file, copied out of {candidate.image}")
+    return copied
+
+
 def _parity(ctx: Context, deployed: Deployed, candidate: Candidate, golden: Path | None, required: bool) -> Parity:
     out = ctx.out
     if not deployed.url:
@@ -527,7 +546,8 @@ def _parity(ctx: Context, deployed: Deployed, candidate: Candidate, golden: Path
     elif not candidate.model_sha256:
         result = Parity(skipped="the image does not say which model it serves")
     else:
-        result = deployed_parity(ctx.config, deployed.url, candidate.model_sha256, golden=golden)
+        result = deployed_parity(ctx.config, deployed.url, candidate.model_sha256, golden=golden,
+                                 model_path=_model_file(ctx, candidate))
     if result.skipped:
         if required:
             raise CheckFailed(f"parity could not run: {result.skipped}", fix="run the promotion where the model file "

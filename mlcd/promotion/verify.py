@@ -98,15 +98,16 @@ class Parity:
 
 
 def deployed_parity(config: Config, base_url: str, model_sha256: str, *, batch_rows: int = 64,
-                    golden: Path | None = None) -> Parity:
+                    golden: Path | None = None, model_path: Path | None = None) -> Parity:
     """``mlcd smoke``'s parity check, against the deployed endpoint: the golden rows (default: the holdout)
-    scored offline by the same model file (which must be here, with the same sha256) and by the endpoint."""
+    scored offline by the same model file (``model_path``, default model.path; it must have that sha256)
+    and by the endpoint."""
     from mlcd.errors import MlcdError
     from mlcd.packaging import parity
-    from mlcd.packaging.smoke import _host_predictions
+    from mlcd.packaging.smoke import host_predictions
 
     try:
-        features, predicted, proba, classes = _host_predictions(config, model_sha256, golden)
+        features, predicted, proba, classes = host_predictions(config, model_sha256, golden, model_path)
     except MlcdError as exc:
         return Parity(skipped=exc.message)
     types = parity.datatypes(config.contract.features)

@@ -271,5 +271,8 @@ def test_the_rollback_workflow_puts_the_first_model_back_in_production(flow: Flo
     [(deployment, states)] = flow.deployments("production")[-1:]
     assert deployment["payload"]["kind"] == "rollback" and deployment["payload"]["digest"] == digest_of(first)
     assert states == ["queued", "in_progress", "success"]
+    rollback_log = "\n".join(rolled_back.job_lines("roll back production"))
+    assert "model file, copied out of" in rollback_log  # the first version's, from its image
+    assert re.search(r"parity: \d+ rows scored identically", rollback_log), rollback_log[-4000:]
     [summary] = rolled_back.summaries("roll back production")
     assert "## Rollback of" in summary and "to production" in summary

@@ -276,3 +276,17 @@ def test_a_model_only_change_rebuilds_from_the_dependency_cache(tmp_path: Path, 
     finally:
         _remove(client, first)
         _remove(client, second)
+
+
+def test_the_model_file_copied_out_of_the_image_is_the_one_it_serves(project: Path, image: str,
+                                                                     tmp_path: Path) -> None:
+    """What a rollback's parity scores offline when this checkout has another model: the image's own."""
+    from mlcd.errors import ModelError
+    from mlcd.model.io import file_sha256
+    from mlcd.packaging.image_model import copy_model_out
+
+    model = project / "models" / "model.skops"
+    copied = copy_model_out(image, file_sha256(model), tmp_path / "from-image")
+    assert copied.read_bytes() == model.read_bytes()
+    with pytest.raises(ModelError, match="but its labels name"):
+        copy_model_out(image, "0" * 64, tmp_path / "again")
