@@ -17,7 +17,9 @@ def run(args: argparse.Namespace) -> int:
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read {path}: {exc}", fix="check the file's permissions and encoding") from None
     _, problems = validate_text(text, str(path))
+    if len(problems) == 1:
+        raise problems[0]  # file:line:column, the key, and the fix
     if problems:
-        raise ConfigError(f"{path}: {len(problems)} problem(s)", problems=problems)
+        raise ConfigError(f"{path}: {len(problems)} problems", problems=problems)
     get_output().success(f"{path}: valid")
     return 0

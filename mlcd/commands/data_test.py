@@ -9,7 +9,7 @@ from mlcd.data import DataTestResult
 from mlcd.data.checks import run_data_test
 from mlcd.data.drift import reference_source
 from mlcd.data.report import markdown, to_json
-from mlcd.errors import CheckFailed
+from mlcd.errors import CheckFailed, InputError
 from mlcd.output import Output, get_output, write_result_file
 
 _WORDS = {"passed": ("PASS", "green"), "failed": ("FAIL", "red"), "skipped": ("SKIP", "dim")}
@@ -27,6 +27,10 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.if_present:
         out.set_output("tested", "true")
+    if not data_path.exists():
+        raise InputError(f"data file {args.path or config.data.path} does not exist",
+                         fix="pass an existing CSV or Parquet file, or set data.path in mlcd.yaml (`dvc pull` it first "
+                             "if DVC tracks it)")
     reference = reference_source(config, args.reference, args.reference_rev)
     with out.group(f"data test {args.path or config.data.path}", ticker=True):
         result = run_data_test(config, data_path, reference)

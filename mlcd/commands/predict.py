@@ -10,8 +10,15 @@ import argparse
 from pathlib import Path
 
 from mlcd.config import load_config
-from mlcd.errors import CheckFailed, UsageError
+from mlcd.errors import CheckFailed, InputError, UsageError
 from mlcd.output import get_output
+
+# What a model file is called; an image reference never ends so, nor starts like a path.
+MODEL_FILE_SUFFIXES = (".skops", ".pkl", ".pickle", ".joblib", ".onnx")
+
+
+def looks_like_a_file(model: str) -> bool:
+    return model.endswith(MODEL_FILE_SUFFIXES) or model.startswith(("./", "../", "/", "~"))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -25,6 +32,10 @@ def run(args: argparse.Namespace) -> int:
     out = get_output()
     schema = InputSchema.from_contract(config.contract)
     source, target = Path(args.input), Path(args.output)
+    if not Path(args.model).exists() and looks_like_a_file(args.model):
+        raise InputError(f"model file {args.model} does not exist",
+                         fix="pass the path of a model file (e.g. models/model.skops after `mlcd train`), or an "
+                             "image `mlcd package` built (NAME:TAG)")
     if Path(args.model).exists():
         limit_threads()
         loaded = load_verified(Path(args.model), config.model.trusted_types)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import socket
 import tempfile
 from collections.abc import Mapping
 from typing import Any
@@ -46,12 +47,25 @@ def resolve(args: argparse.Namespace, env: Mapping[str, str], config_port: int) 
     return {"host": host, "port": port, "model": args.model or env.get("MLCD_MODEL")}
 
 
+def check_port_free(host: str, port: int) -> None:
+    """A UsageError naming the port when something listens there already (uvicorn would log and exit)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+                             fix="pass another --port (or MLCD_PORT), or stop what listens there") from None
+
+
 def run(args: argparse.Namespace) -> int:
     for variable in THREAD_VARIABLES:
         os.environ.setdefault(variable, "1")
     config = load_config(args.config)
     chosen = resolve(args, os.environ, config.package.port)
     model = chosen["model"] or str(config.resolve(config.model.path))
+    check_port_free(chosen["host"], chosen["port"])
 
     import uvicorn
 

@@ -56,7 +56,9 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     model = config.model.name
     record.check_model_name(model)
-    if config.deploy.push and not args.no_fetch:
+    fetch = config.deploy.push and not args.no_fetch
+    record.check_repository(config.root, config.deploy.remote if fetch else None, config.source)
+    if fetch:
         record.fetch_tags(config.root, config.deploy.remote, model)
     history = History.read(config.root, model)
     environments = list(dict.fromkeys([*config.deploy.stages, *config.deploy.environments]))

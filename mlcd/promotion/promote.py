@@ -180,6 +180,15 @@ def deploy_file(config: Config, environment: str) -> Path:
     return config.resolve(f"{DEPLOY_DIR}/{environment}.yaml")
 
 
+def check_subject(what: str | None) -> None:
+    """A UsageError when ``what`` is neither a version (v1.2.0) nor a digest (sha256:…, IMAGE@sha256:…)."""
+    if what is None:
+        return
+    text = what.strip().split("@", 1)[-1] if "@sha256:" not in what else what
+    if not (is_digest(text) or "@sha256:" in text):
+        record.normalise_version(text)
+
+
 def resolve_subject(config: Config, what: str | None, environment: str, history: History) -> tuple[ImageRef,
                                                                                                      Event | None]:
     """The image (at a digest) that ``what`` names — a version, a digest, an image@digest, or, when None,
@@ -369,6 +378,8 @@ def promote(ctx: Context, what: str | None, environment: str, *, kind: Kind = "p
     environment_config(config, environment)  # an environment mlcd.yaml does not name is refused before any lock
     push = config.deploy.push
     remote = config.deploy.remote
+    record.check_repository(ctx.root, remote if push else None, config.source)
+    check_subject(what)  # a version or digest that cannot be one is refused before any lock
     identity = Identity.detect(ctx.root, ctx.env)
     url = run_url(ctx.env)
     holder = {"actor": identity.name, "run_url": url or "", "version": what or f"{DEPLOY_DIR}/{environment}.yaml"}
@@ -620,7 +631,10 @@ def show_plan(plan: Plan, out: Output) -> None:
 
 def rollback_target(ctx: Context, environment: str, to: str | None) -> str:
     """The version a rollback returns to: the one named, else the one that ran before the current one."""
+    environment_config(ctx.config, environment)
+    record.check_repository(ctx.root, ctx.config.deploy.remote if ctx.config.deploy.push else None, ctx.config.source)
     if to:
+        check_subject(to)
         return to
     if ctx.config.deploy.push:
         record.fetch_tags(ctx.root, ctx.config.deploy.remote, ctx.config.model.name)

@@ -421,6 +421,23 @@ def push_tags(root: Path, remote: str, names: Sequence[str]) -> None:
         )
 
 
+def check_repository(root: Path, remote: str | None, config_source: str) -> None:
+    """The promotion record lives in git tags: ``root`` must be a git work tree, and ``remote`` (when the
+    record is pushed) one of its remotes. Checked before anything is fetched, locked or deployed."""
+    inside = git(root, "rev-parse", "--is-inside-work-tree", check=False)
+    if inside.returncode != 0 or inside.stdout.strip() != "true":
+        raise UsageError(f"{root} is not in a git repository: mlcd records what runs where as git tags",
+                         fix="run mlcd in a clone of your model's repository")
+    if remote is None:
+        return
+    remotes = git(root, "remote", check=False).stdout.split()
+    if remote not in remotes:
+        listed = ", ".join(remotes) or "none"
+        raise ConfigError(f"deploy.remote '{remote}' is not a remote of this repository (its remotes: {listed})",
+                          fix=f"`git remote add {remote} URL`, set deploy.remote, or set deploy.push: false in "
+                              f"{config_source} to keep the record local")
+
+
 def fetch_tags(root: Path, remote: str, model: str) -> None:
     """The remote's promotion tags for ``model``, so numbering and the current version are the remote's."""
     from gto.constants import name_to_tag

@@ -134,8 +134,8 @@ def test_if_present_a_file_the_pipeline_makes_later_is_a_notice(data_project: Pa
     data = data_project / "data" / "raw" / "penguins.csv"
     kept = data.read_bytes()
     data.unlink()
-    assert data_test(data_project) == 3  # without the flag, a failed check: the file is missing
-    (data_project / "out" / "data-test.json").unlink()
+    assert data_test(data_project) == 4  # without the flag, a missing input, named with the fix
+    assert "error: data file data/raw/penguins.csv does not exist (fix: pass an existing CSV" in terminal.getvalue()
     outputs = tmp_path / "outputs"
     monkeypatch.setattr(mlcd.output, "_default", mlcd.output.Output(io.StringIO(), {
         "GITHUB_ACTIONS": "true", "GITHUB_OUTPUT": str(outputs)}))
