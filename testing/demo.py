@@ -75,8 +75,8 @@ def pull_request(act: Act, standin: GitHubStandin, repo: Path) -> bool:
     base_sha = git(repo, "rev-parse", "main").strip()
     git(repo, "checkout", "-qb", BRANCH)
     params = repo / "params.yaml"
-    params.write_text(params.read_text(encoding="utf-8").replace("    C: 1.0", "    C: 0.05"), encoding="utf-8")
-    git(repo, "commit", "-qam", "params: train.classifier.C 1.0 → 0.05")
+    params.write_text(params.read_text(encoding="utf-8").replace("    C: 1.0", "    C: 4.0"), encoding="utf-8")
+    git(repo, "commit", "-qam", "params: train.classifier.C 1.0 → 4.0 (less regularisation)")
     head_sha = git(repo, "rev-parse", "HEAD").strip()
     standin.add_pull_request(REPO, PR, head_sha)
     event = webhooks.pull_request(REPO, PR, head_ref=BRANCH, head_sha=head_sha, base_ref="main", base_sha=base_sha)
@@ -136,15 +136,17 @@ def main(argv: list[str] | None = None) -> int:
     work: Path = args.dir.resolve()
 
     step("Services: the Docker engine, the registry on 127.0.0.1:5000, the base image and wheelhouse")
-    problem = start_services()
+    problem = start_services(stream=True)
     if problem:
         raise SystemExit(f"demo: {problem}")
     step("GitHub's OpenAPI description and webhook schemas (for the API stand-in and the event payloads)")
     spec = load_openapi(ensure_spec())
     webhooks.ensure_packages()
 
-    if work.exists():
-        shutil.rmtree(work)
+    if work.exists():  # a new project each run; the actions' caches (uv's, DVC's) stay, as on GitHub
+        for entry in work.iterdir():
+            if entry.name != "actions-cache":
+                shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
     step("mlcd released as users receive it: scripts/release in a scratch copy of this checkout, its wheel "
          "installed")
     released = ReleasedMlcd.from_checkout(work / "mlcd-release")
@@ -159,7 +161,8 @@ def main(argv: list[str] | None = None) -> int:
 
     standin = GitHubStandin(spec).start()
     try:
-        step(f"Pull request #{PR} ({BRANCH}: train.classifier.C 1.0 → 0.05) runs mlcd-pr.yml under act")
+        step(f"Pull request #{PR} ({BRANCH}: train.classifier.C 1.0 → 4.0) runs mlcd-pr.yml under act: log_loss "
+             "improves, accuracy drops within its tolerance, and the report says both")
         passed = pull_request(act, standin, repo)
         if not passed:
             say("\nThe pull request failed a gate (the report says which): it would not be merged.")
@@ -178,7 +181,24 @@ def main(argv: list[str] | None = None) -> int:
     step("A live prediction from production (MLflow-style /invocations)")
     live_prediction(repo)
     say(f"\nDone in {time.monotonic() - started:.0f} s. The project: {repo}")
+    left_running(repo)
     return 0
+
+
+def left_running(repo: Path) -> None:
+    """What the demo leaves behind on this machine, and how to stop it."""
+    config = load_config(str(repo / "mlcd.yaml"))
+    names = {name: env.docker.container or f"mlcd-{config.model.name}-{name}"  # the docker target's default
+             for name, env in config.deploy.environments.items() if env.target == "docker"}
+    step("Left running on this machine")
+    environments = config.deploy.environments
+    serving = ", ".join(f"{name} ({environments[environment].url})" for environment, name in names.items())
+    say(f"- the model's containers: {serving}; stop them with `docker rm -f {' '.join(names.values())}`")
+    say(f"- the Docker engine and the registry on {REGISTRY} that scripts/services started (state in .cache/); "
+        "stop them with `pkill docker-registry; pkill dockerd`")
+    say(f"- `docker login {REGISTRY}` of the delivery workflow wrote a credential for it to ~/.docker/config.json; "
+        f"remove it with `docker logout {REGISTRY}`")
+    say("- demo-output/ (the project, the runs' logs, and the actions' caches that make the next run faster)")
 
 
 if __name__ == "__main__":

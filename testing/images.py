@@ -22,11 +22,13 @@ REGISTRY = "127.0.0.1:5000"
 SERVICES = ROOT / "scripts" / "services"
 
 
-def start_services() -> str | None:
-    """Run scripts/services; None when everything is up, else the reason it is not."""
-    result = subprocess.run([str(SERVICES)], capture_output=True, text=True, timeout=1800)
+def start_services(*, stream: bool = False) -> str | None:
+    """Run scripts/services; None when everything is up, else the reason it is not. ``stream``: its
+    progress goes to this process's output as it happens (the demo), instead of into the reason."""
+    result = subprocess.run([str(SERVICES)], capture_output=not stream, text=True, timeout=1800)
     if result.returncode != 0:
-        return f"scripts/services failed (exit {result.returncode}):\n{result.stdout}\n{result.stderr}"
+        said = "" if stream else f":\n{result.stdout}\n{result.stderr}"
+        return f"scripts/services failed (exit {result.returncode}){said}"
     return None
 
 
