@@ -35,13 +35,15 @@ _MESSAGES = {401: "Bad credentials", 403: "Resource not accessible by integratio
 
 @dataclass
 class Fault:
-    """Answer the next ``times`` calls of ``operation`` (an operationId; None: any call) with ``status``."""
+    """Answer the next ``times`` calls of ``operation`` (an operationId; None: any call) with ``status``;
+    ``carried_out``: the call is done first, only its answer is the fault's (GitHub acted, the answer was lost)."""
 
     status: int
     times: int = 1
     operation: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
     message: str | None = None
+    carried_out: bool = False
 
 
 @dataclass(frozen=True)
@@ -260,6 +262,8 @@ class GitHubStandin:
                                           [{"code": "invalid", "message": e} for e in errors] if status == 422
                                           else None))
         elif (fault := self._take_fault(operation)) is not None:
+            if fault.carried_out and matched is not None and self._authorized(call):
+                self._dispatch(matched[0], matched[1], call)
             reply = _error_reply(ApiError(fault.status, fault.message))
             reply.headers.update(fault.headers)
         elif not self._authorized(call):

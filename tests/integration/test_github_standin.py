@@ -105,7 +105,21 @@ def test_server_errors_are_retried_through_to_success(standin: GitHubStandin) ->
 
     assert result.created
     assert sleeps == [5.0, 1.0, 2.0]
-    assert [r.status for r in standin.requests] == [429, 200, 500, 500, 201]
+    # each lost create is looked up (the list of comments) before it is sent again: nothing was created
+    assert [r.status for r in standin.requests] == [429, 200, 500, 200, 500, 200, 201]
+    assert len(standin.repositories[REPO].issue_comments(7)) == 1
+
+
+def test_a_create_github_carried_out_but_whose_answer_was_lost_is_not_made_twice(standin: GitHubStandin) -> None:
+    standin.inject(Fault(502, operation="issues/create-comment", carried_out=True))
+    sleeps: list[float] = []
+
+    result = upsert_sticky_comment(client_for(standin, sleeps), REPO, 7, "report")
+
+    assert result.created and sleeps == []
+    assert [r.status for r in standin.requests] == [200, 502, 200]  # list, the lost create, the look-up
+    [comment] = standin.repositories[REPO].issue_comments(7)
+    assert comment.id == result.id
 
 
 def test_403_on_comment_is_an_actionable_error(standin: GitHubStandin) -> None:
