@@ -1,8 +1,9 @@
 """The actions/cache stand-in's store: immutable entries in a local directory, matched as upstream does.
 
-An entry is one tar of the given paths, stored relative to the workspace (so a path under
-$RUNNER_TEMP restores under the restoring job's $RUNNER_TEMP), under its key and a version that
-hashes the path list: the same key saved with other paths is another entry, as on GitHub.
+An entry is one tar of the given paths (GNU tar, as upstream uses), stored relative to the workspace (so
+a path under $RUNNER_TEMP restores under the restoring job's $RUNNER_TEMP: names keep their `../`), under
+its key and a version that hashes the path list: the same key saved with other paths is another entry,
+as on GitHub.
 Restore: the exact key, else each restore-keys prefix in order, newest matching entry first.
 """
 
@@ -12,8 +13,8 @@ import glob
 import hashlib
 import json
 import os
+import subprocess
 import sys
-import tarfile
 import time
 from pathlib import Path
 
@@ -72,9 +73,9 @@ def save() -> int:
         return 0
     target.mkdir(parents=True, exist_ok=True)
     partial = target / "entry.tar.partial"
-    with tarfile.open(partial, "w") as archive:
-        for path in files:
-            archive.add(path, arcname=os.path.relpath(path, workspace))
+    names = [os.path.relpath(path, workspace) for path in files]
+    subprocess.run(["tar", "--create", "--file", str(partial), "--absolute-names", "--directory", str(workspace),
+                    "--", *names], check=True)
     partial.rename(target / "entry.tar")
     (target / "meta.json").write_text(json.dumps({"key": key, "version": version(paths), "saved": time.time()}))
     size = (target / "entry.tar").stat().st_size
@@ -112,12 +113,8 @@ def restore() -> int:
     output("cache-matched-key", matched)
     if os.environ.get("INPUT_LOOKUP_ONLY") == "true":
         return 0
-    with tarfile.open(entry_dir(matched, paths) / "entry.tar") as archive:
-        for member in archive.getmembers():
-            destination = (workspace / member.name).resolve()
-            if destination.is_file() or destination.is_symlink():
-                destination.unlink()
-        archive.extractall(workspace, filter="fully_trusted")
+    subprocess.run(["tar", "--extract", "--file", str(entry_dir(matched, paths) / "entry.tar"), "--absolute-names",
+                    "--unlink-first", "--directory", str(workspace)], check=True)
     print(f"cache stand-in: restored {matched}")
     return 0
 
