@@ -4,7 +4,7 @@
    package) and the template project's requirements.txt, installed from this checkout
    - with pip, as the setup action did before (cold: an empty pip cache; warm: pip's cache kept), and
    - with uv, as the setup action does now (uv itself installed with pip into its own directory; cold:
-     empty caches; warm: the uv cache the action keeps).
+     empty caches; warm: the uv cache the action keeps, pruned with `uv cache prune --ci`).
 2. The pull-request workflow under act on the template project, released and initialised as users get
    it (testing/release.py): its wall time, and its overhead — everything but the training step.
 
@@ -71,7 +71,7 @@ def uv_setup(work: Path, uv_home: Path) -> float:
     run([str(uv), "venv", "--quiet", "--python", sys.executable, str(venv)], env)
     run([str(uv), "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"), f"{ROOT}[{EXTRAS}]", "-r",
          str(REQUIREMENTS)], env)
-    run([str(uv), "cache", "prune", "--quiet"], env)
+    run([str(uv), "cache", "prune", "--ci", "--quiet"], env)
     return time.perf_counter() - started
 
 

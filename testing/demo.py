@@ -37,7 +37,7 @@ from testing.repos import ROOT, git, make_user_repo, tool_env
 
 REPO = "mlcd-demo/penguins"
 PR = 1
-BRANCH = "stronger-regularisation"
+BRANCH = "less-regularisation"
 REVIEWER = "ml-lead"
 ONE_PENGUIN = {"dataframe_records": [{"island": "Biscoe", "bill_length_mm": 47.5, "bill_depth_mm": 14.8,
                                       "flipper_length_mm": 217, "body_mass_g": 5200, "sex": "male"}]}
