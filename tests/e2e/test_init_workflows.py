@@ -249,5 +249,5 @@ def test_a_pull_request_that_cannot_train_gets_a_report_and_a_failing_check(
     [check] = github_standin.repositories[REPO].check_runs
     assert (check["name"], check["conclusion"], check["head_sha"]) == ("mlcd / gates", "failure", head_sha)
     assert reason in check["output"]["summary"]
-    trained = "mlcd-dev/mlcd/actions/train@" in "\n".join(run.job_lines("train"))
+    trained = "⭐ Run Main mlcd-dev/mlcd/actions/train@" in "\n".join(run.job_lines("train"))
     assert trained is (change == "break-training")  # bad data never reaches training
