@@ -93,7 +93,7 @@ def test_package_writes_a_readable_dockerfile_labels_and_sbom(project: Path, ima
     assert {"mlcd", "scikit-learn", "numpy", "skops", "uvicorn"} <= names
     assert not {"dvc", "pyarrow", "gto", "pip", "setuptools"} & names  # CI-only packages and installers stay out
     added = (attrs["Size"] - client.images.get(BASE_IMAGE).attrs["Size"]) / 1e6
-    assert added <= 300, f"the image adds {added:.0f} MB: is a CI-only dependency missing from CI_ONLY?"
+    assert added <= 300, f"the image adds {added:.0f} MB: did a CI-only dependency enter the serve extra?"
     versions = {c["name"]: c["version"] for c in sbom["components"]}
     assert versions["scikit-learn"] == lineage["libraries"]["scikit-learn"]  # trained and served alike
     assert all("hashes" in c for c in sbom["components"] if c["name"] != "mlcd")
