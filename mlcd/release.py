@@ -104,14 +104,12 @@ def changelog() -> str | None:
 
 @dataclass(frozen=True)
 class Pin:
-    """One ``uses:`` of a workflow or action of ``repository`` at ``ref``; ``start``/``end`` span it in the text."""
+    """One ``uses:`` of a workflow or action of ``repository`` at ``ref``, on ``line`` of its file."""
 
     repository: str
     path: str
     ref: str
     comment: str
-    start: int
-    end: int
     line: int
 
     @property
@@ -124,13 +122,17 @@ class Pin:
         return bool(_SHA.fullmatch(self.ref))
 
 
+def _pin(found: re.Match[str], text: str) -> Pin:
+    return Pin(found["repository"], found["path"], found["ref"], (found["comment"] or "").strip(),
+               text.count("\n", 0, found.start()) + 1)
+
+
 def find_pins(text: str, repository: str | None = None) -> Iterator[Pin]:
     """Every ``uses:`` of an action or reusable workflow (of ``repository`` only, when given)."""
     for found in PIN.finditer(text):
         if repository is not None and found["repository"].lower() != repository.lower():
             continue
-        yield Pin(found["repository"], found["path"], found["ref"], (found["comment"] or "").strip(),
-                  found.start("repository"), found.end(), text.count("\n", 0, found.start()) + 1)
+        yield _pin(found, text)
 
 
 def repin(text: str, repository: str, commit: str, comment: str) -> tuple[str, list[Pin]]:
@@ -150,8 +152,7 @@ def repin(text: str, repository: str, commit: str, comment: str) -> tuple[str, l
             continue
         parts += [text[position:found.start("repository")], new]
         position = found.end()
-        changed.append(Pin(found["repository"], found["path"], found["ref"], (found["comment"] or "").strip(),
-                           found.start("repository"), found.end(), text.count("\n", 0, found.start()) + 1))
+        changed.append(_pin(found, text))
     parts.append(text[position:])
     return "".join(parts), changed
 
