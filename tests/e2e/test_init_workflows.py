@@ -58,7 +58,10 @@ def follow(repo: Path, step: str) -> None:
 
 USERS_EDIT = ("      statuses: write # a commit status where check runs are not allowed\n",
               "      statuses: write # a commit status where check runs are not allowed\n"
-              "    with:\n      train-timeout-minutes: \"30\" # our own edit\n")
+              "    with:\n      train-timeout-minutes: \"30\" # our own edit\n"
+              "      train-runs-on: '[\"self-hosted\", \"linux\", \"gpu\"]' # our GPU runner\n")
+# The GPU runner's labels, mapped to this machine (act -P): training runs where the caller's input says.
+GPU_PLATFORMS = dict.fromkeys(["self-hosted", "linux", "gpu"], "-self-hosted")
 
 
 @pytest.fixture(scope="module")
@@ -130,13 +133,15 @@ def test_pull_request_of_a_fresh_repository(act: Act, fresh_repo: Path, github_s
         event = webhooks.pull_request(REPO, PR, head_ref="stronger-regularisation", head_sha=head_sha,
                                       base_ref="main", base_sha=base_sha)
         run = act.run("pull_request", event, fresh_repo, fresh_repo / ".github" / "workflows" / "mlcd-pr.yml",
-                      env={"GITHUB_API_URL": github_standin.url}, secrets={"GITHUB_TOKEN": github_standin.token})
+                      env={"GITHUB_API_URL": github_standin.url}, secrets={"GITHUB_TOKEN": github_standin.token},
+                      platforms=GPU_PLATFORMS)
     finally:
         git(fresh_repo, "checkout", "-q", "main")
     report_times("pull_request (fresh repository)", run)
     assert run.returncode == 0, run.output[-8000:]
 
     [comment] = github_standin.repositories[REPO].issue_comments(PR)
+    assert comment.body.startswith("<!-- mlcd:report -->\n")
     assert "## ✅ mlcd:" in comment.body
     assert "| accuracy ↑ |" in comment.body
     [check] = github_standin.repositories[REPO].check_runs
@@ -238,7 +243,8 @@ def test_a_pull_request_that_cannot_train_gets_a_report_and_a_failing_check(
         event = webhooks.pull_request(REPO, PR, head_ref=change, head_sha=head_sha, base_ref="main",
                                       base_sha=base_sha)
         run = act.run("pull_request", event, fresh_repo, fresh_repo / ".github" / "workflows" / "mlcd-pr.yml",
-                      env={"GITHUB_API_URL": github_standin.url}, secrets={"GITHUB_TOKEN": github_standin.token})
+                      env={"GITHUB_API_URL": github_standin.url}, secrets={"GITHUB_TOKEN": github_standin.token},
+                      platforms=GPU_PLATFORMS)
     finally:
         git(fresh_repo, "checkout", "-q", "main")
     report_times(f"pull_request ({change})", run)
