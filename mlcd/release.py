@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from mlcd import __version__
@@ -34,6 +35,7 @@ PIN = re.compile(
 )
 _VERSION_IN_COMMENT = re.compile(r"v(\d+\.\d+\.\d+\S*)")
 _CHANGELOG_HEADING = re.compile(r"^## (\S+)", re.MULTILINE)
+_WORKFLOW_CALL = re.compile(r"^on:\s*\n\s+workflow_call:", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,12 @@ class Release:
     def to_json(self) -> dict[str, Any]:
         return {"version": self.version, "commit": self.commit, "repository": self.repository,
                 "workflows": list(self.workflows)}
+
+
+def reusable_workflows(directory: Path) -> tuple[str, ...]:
+    """The workflow files in ``directory`` that other workflows can call (``on: workflow_call``)."""
+    return tuple(sorted(path.name for path in directory.glob("*.yml")
+                        if _WORKFLOW_CALL.search(path.read_text(encoding="utf-8"))))
 
 
 def installed_release() -> Release:

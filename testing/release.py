@@ -20,12 +20,12 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mlcd.release import RELEASE_FILE, Release, version_key
+from mlcd.release import RELEASE_FILE, Release, reusable_workflows, version_key
 from testing.repos import ROOT, git
 
 RELEASE_SCRIPT = Path("scripts") / "release"
 SAMPLE_SHA = "0123456789abcdef0123456789abcdef01234567"  # a commit SHA for tests that need only its form
-REUSABLE = tuple(sorted(p.name for p in (ROOT / ".github" / "workflows").glob("*.yml") if p.name != "ci.yml"))
+REUSABLE = reusable_workflows(ROOT / ".github" / "workflows")
 
 
 def copy_checkout(target: Path) -> Path:
