@@ -45,7 +45,7 @@ def mcnemar_verdict(y_true: Array, head_pred: Array, base_pred: Array, alpha: fl
     head_only, base_only, p_value = mcnemar_exact(head_pred == y_true, base_pred == y_true)
     within = p_value >= alpha
     detail = (f"McNemar exact test on {len(y_true)} paired rows: head alone right on {head_only}, base alone "
-              f"right on {base_only}, p = {p_value:.3g} ({'within noise' if within else 'significant'} at "
+              f"right on {base_only}, p = {p_value:.3g} ({'within noise' if within else 'beyond noise'} at "
               f"alpha = {alpha:g})")
     return NoiseVerdict("mcnemar", within, detail, p_value=p_value)
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from mlcd.compare.base_model import score_base_model
 from mlcd.compare.noise import NoiseVerdict, bootstrap_verdict, mcnemar_verdict, paired_bootstrap_verdict
 from mlcd.compare.snapshot import (
     BaselineUnreadable,
@@ -27,6 +28,7 @@ from mlcd.config import Config
 from mlcd.errors import InputError
 from mlcd.evaluation.gates import GateResult, apply_gates, passed
 from mlcd.evaluation.metrics import Predictions, compute_metrics
+from mlcd.evaluation.run import read_predictions
 from mlcd.evaluation.slices import largest_gap
 
 HISTORY_LENGTH = 10
@@ -44,6 +46,7 @@ class Comparison:
     data_changed: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
     data_tests: dict[str, Any] | None = None
     history: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    pairing: str | None = None  # how the base's predictions were paired with the head's, or why they were not
 
     @property
     def passed(self) -> bool:
@@ -62,6 +65,7 @@ class Comparison:
             "data_changed": {k: list(v) for k, v in self.data_changed.items()},
             "data_tests": self.data_tests,
             "history": [[label, metrics] for label, metrics in self.history],
+            "pairing": self.pairing,
         }
 
     @classmethod
@@ -79,6 +83,7 @@ class Comparison:
             data_changed={k: (v[0], v[1]) for k, v in document.get("data_changed", {}).items()},
             data_tests=document.get("data_tests"),
             history=[(label, metrics) for label, metrics in document.get("history", [])],
+            pairing=document.get("pairing"),
         )
 
 
@@ -86,18 +91,6 @@ def default_base(env: Mapping[str, str]) -> str | None:
     """On a pull request, the base branch as fetched from origin."""
     base_ref = env.get("GITHUB_BASE_REF")
     return f"origin/{base_ref}" if base_ref else None
-
-
-def read_predictions(path: Path) -> Predictions | None:
-    if not path.is_file():
-        return None
-    import pandas as pd
-
-    frame = pd.read_csv(path)
-    proba_columns = [c for c in frame.columns if c.startswith("proba_")]
-    proba = frame[proba_columns].to_numpy(dtype=float) if proba_columns else None
-    classes = [c.removeprefix("proba_") for c in proba_columns] if proba_columns else None
-    return Predictions(frame["y_true"].astype(str).to_numpy(), frame["y_pred"].astype(str).to_numpy(), proba, classes)
 
 
 def noise_check(
@@ -135,9 +128,11 @@ def as_numbers(predictions: Predictions) -> Predictions:
 
 
 def soften_noisy_failures(
-    gates: list[GateResult], head: Predictions | None, base: Predictions | None, config: Config
+    gates: list[GateResult], head: Predictions | None, base: Predictions | None, config: Config,
+    why_unpaired: str | None = None,
 ) -> tuple[list[GateResult], dict[str, dict[str, Any]]]:
-    """A failing regression gate whose difference is within noise passes, and says so."""
+    """A failing regression gate whose difference is within noise passes, and says so; an unpaired test
+    (the head's rows alone) says why nothing was paired."""
     noise: dict[str, dict[str, Any]] = {}
     settings = config.gates.noise
     if settings.method == "off":
@@ -149,6 +144,10 @@ def soften_noisy_failures(
             verdict = noise_check(gate, head, base if gate.kind == "regression_vs_base" else None,
                                   confidence, resamples)
             if verdict is not None:
+                if verdict.method == "bootstrap":
+                    why = (why_unpaired if gate.kind == "regression_vs_base" else None) or \
+                        "no predictions of the baseline on this holdout"
+                    verdict = replace(verdict, detail=f"{verdict.detail} (unpaired: {why})")
                 noise[gate.name] = asdict(verdict)
                 if verdict.within_noise:
                     gate = replace(gate, verdict="pass", reason=f"{gate.reason}; but {verdict.detail}")
@@ -177,6 +176,15 @@ def _data_only(hashes: Mapping[str, str], config: Config) -> dict[str, str]:
     """DVC outputs other than the evaluation's own files (metrics, predictions, gate verdicts)."""
     evaluation = {config.evaluate.metrics_file, config.evaluate.predictions_file, config.evaluate.gates_file}
     return {path: digest for path, digest in hashes.items() if path not in evaluation}
+
+
+def measured_on_this_holdout(base: Snapshot, predictions: Predictions, config: Config, source: str) -> Snapshot:
+    """The base's configured metrics as its model scores on the head's holdout (the same rows, so that the
+    difference is the models' and not the data's); other recorded figures (slices) stay as recorded."""
+    names = list(config.metrics)
+    scored = predictions if config.evaluate.task == "classification" else as_numbers(predictions)
+    measured = {name: value for name, value in compute_metrics(names, scored).items() if value is not None}
+    return replace(base, metrics={**base.metrics, **measured}, source=source, recorded=None)
 
 
 def production_from_record(config: Config, metrics_file: str, params_file: str) -> Snapshot | None:
@@ -226,11 +234,18 @@ def compare(
     base_rev = base_rev or config.compare.base or default_base(env)
     base = None
     unreadable: dict[str, str] = {}  # baseline → why it could not be read
+    paired, pairing = (read_predictions(base_predictions), f"the base predictions in {base_predictions}") \
+        if base_predictions else (None, None)
     if base_rev:
         try:
             base = load_snapshot(root, "base", ensure_revision(root, base_rev), metrics_file, params_file)
         except BaselineUnreadable as exc:
             unreadable["regression_vs_base"] = exc.one_line()
+    if base is not None and base.rev is not None and paired is None:
+        scoring = score_base_model(config, base.rev)
+        paired, pairing = scoring.predictions, scoring.detail
+        if paired is not None:
+            base = measured_on_this_holdout(base, paired, config, scoring.detail)
     production = None
     if not (production_rev or config.compare.production):
         production = production_from_record(config, metrics_file, params_file)
@@ -255,12 +270,14 @@ def compare(
     gates = [replace(gate, verdict="error", reason=f"the baseline could not be read: {unreadable[gate.kind]}")
              if gate.kind in unreadable else gate for gate in gates]
     head_predictions = read_predictions(config.resolve(config.evaluate.predictions_file))
-    gates, noise = soften_noisy_failures(gates, head_predictions,
-                                         read_predictions(base_predictions) if base_predictions else None, config)
+    gates, noise = soften_noisy_failures(gates, head_predictions, paired, config,
+                                         why_unpaired=None if paired is not None else pairing)
     return Comparison(
         head=head, base=base, production=production, gates=gates, directions=dict(config.metrics), noise=noise,
         params_changed=changed_params(head.params, base.params) if base else {},
         data_changed=changed_data(_data_only(head.data, config), _data_only(base.data, config)) if base else {},
         data_tests=data_tests,
         history=metric_history(root, metrics_file, config.compare.history),
+        pairing=None if pairing is None else
+        f"paired row by row with {pairing}" if paired is not None else f"unpaired, on the head's rows alone: {pairing}",
     )

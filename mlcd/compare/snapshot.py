@@ -73,17 +73,27 @@ def ensure_revision(root: Path, rev: str, remote: str = "origin") -> str:
 
 
 def _read_at(root: Path, rev: str | None, path: str) -> str | None:
-    """A file at a revision: from git when committed, else from DVC when tracked (cache/remote)."""
+    """A text file at a revision: from git when committed, else from DVC when tracked (cache/remote)."""
     if rev is None:
         file = root / path
         return file.read_text(encoding="utf-8") if file.is_file() else None
-    result = run_git(root, "show", f"{rev}:{path}", check=False)
-    if result.returncode == 0:
-        return result.stdout
+    content = read_file_at(root, rev, path)
+    return None if content is None else content.decode("utf-8")
+
+
+def read_file_at(root: Path, rev: str, path: str) -> bytes | None:
+    """A file's bytes at a commit: from git when committed, else from DVC when tracked (cache or remote);
+    None when neither has it. A DVC output that cannot be read raises BaselineUnreadable."""
+    try:
+        shown = subprocess.run(["git", "show", f"{rev}:{path}"], cwd=root, capture_output=True, check=False)
+    except FileNotFoundError:
+        raise ToolFailed("git is not installed", fix="install git") from None
+    if shown.returncode == 0:
+        return shown.stdout
     return _read_with_dvc(root, rev, path)
 
 
-def _read_with_dvc(root: Path, rev: str, path: str) -> str | None:
+def _read_with_dvc(root: Path, rev: str, path: str) -> bytes | None:
     if not (root / ".dvc").is_dir():
         return None
     if not _tracked_by_dvc(root, rev, path):
@@ -91,13 +101,13 @@ def _read_with_dvc(root: Path, rev: str, path: str) -> str | None:
     import dvc.api
 
     try:
-        text: str = dvc.api.read(path, repo=str(root), rev=rev, mode="r")
+        content: bytes = dvc.api.read(path, repo=str(root), rev=rev, mode="rb")
     except Exception as exc:  # DVC raises many types (even PathMissingError) for a remote or cache that fails
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise BaselineUnreadable(f"{path} at {rev[:12]} is tracked by DVC but could not be read: {reason}",
                                  fix="check the DVC remote (`dvc status --cloud`) and its credentials in the "
                                      "workflow") from None
-    return text
+    return content
 
 
 def _tracked_by_dvc(root: Path, rev: str, path: str) -> bool:

@@ -56,7 +56,8 @@ def predict(model: Any, features: Any, task: str) -> tuple[Array, Array | None, 
     return labels, None, None
 
 
-def evaluate(config: Config) -> Evaluation:
+def labelled_holdout(config: Config) -> Any:
+    """The holdout's labelled rows, with every contract column."""
     holdout_name = config.holdout_path
     if holdout_name is None:
         raise ConfigError("no holdout to evaluate on", fix="set evaluate.holdout or data.splits.test in mlcd.yaml")
@@ -69,9 +70,19 @@ def evaluate(config: Config) -> Evaluation:
     frame = frame[frame[label].notna()].reset_index(drop=True)
     if frame.empty:
         raise InputError(f"{holdout_name} has no labelled rows", fix="check the prepare stage's split")
-    model = load_model(config.resolve(config.model.path), config.model.trusted_types)
+    return frame
+
+
+def score_model(config: Config, model_path: Path, frame: Any) -> Predictions:
+    """A model file's predictions on the holdout rows ``frame``."""
+    model = load_model(model_path, config.model.trusted_types)
     labels, proba, classes = predict(model, frame[config.contract.feature_names], config.evaluate.task)
-    predictions = Predictions(frame[label].to_numpy(), labels, proba, classes)
+    return Predictions(frame[config.contract.label].to_numpy(), labels, proba, classes)
+
+
+def evaluate(config: Config) -> Evaluation:
+    frame = labelled_holdout(config)
+    predictions = score_model(config, config.resolve(config.model.path), frame)
     names = list(config.metrics)
     metrics = compute_metrics(names, predictions)
     groups = {column: frame[column].astype(object).where(frame[column].notna(), None).tolist()
@@ -81,21 +92,36 @@ def evaluate(config: Config) -> Evaluation:
     largest = {metric: largest_gap(gaps, metric) for metric in names}
     gates = apply_gates(config.gates, config.metrics, metrics, largest, include_regressions=False)
     evaluation = Evaluation(metrics, len(frame), per_slice, gaps, gates)
-    evaluation.files["predictions"] = _write_predictions(config, frame, predictions)
+    evaluation.files["predictions"] = write_predictions(config.resolve(config.evaluate.predictions_file),
+                                                        predictions)
     return evaluation
 
 
-def _write_predictions(config: Config, frame: Any, predictions: Predictions) -> Path:
+def write_predictions(path: Path, predictions: Predictions) -> Path:
+    """The predictions file: one row per holdout row, with y_true, y_pred and proba_<class> columns."""
     import pandas as pd
 
-    out = pd.DataFrame({"row": np.arange(len(frame)), "y_true": predictions.y_true, "y_pred": predictions.y_pred})
+    out = pd.DataFrame({"row": np.arange(len(predictions.y_true)), "y_true": predictions.y_true,
+                        "y_pred": predictions.y_pred})
     if predictions.proba is not None and predictions.classes is not None:
         for index, cls in enumerate(predictions.classes):
             out[f"proba_{cls}"] = predictions.proba[:, index]
-    path = config.resolve(config.evaluate.predictions_file)
     path.parent.mkdir(parents=True, exist_ok=True)
     out.to_csv(path, index=False, float_format="%.17g")
     return path
+
+
+def read_predictions(path: Path) -> Predictions | None:
+    """The predictions file as written by write_predictions (labels as text); None when there is none."""
+    if not path.is_file():
+        return None
+    import pandas as pd
+
+    frame = pd.read_csv(path)
+    proba_columns = [c for c in frame.columns if c.startswith("proba_")]
+    proba = frame[proba_columns].to_numpy(dtype=float) if proba_columns else None
+    classes = [c.removeprefix("proba_") for c in proba_columns] if proba_columns else None
+    return Predictions(frame["y_true"].astype(str).to_numpy(), frame["y_pred"].astype(str).to_numpy(), proba, classes)
 
 
 def write_results(config: Config, evaluation: Evaluation) -> None:

@@ -90,6 +90,8 @@ def metrics_table(comparison: Comparison) -> list[str]:
                for snapshot in (comparison.base, comparison.production) if snapshot is not None and snapshot.source]
     if sources:
         lines += ["", "Where the numbers come from: " + "; ".join(sources) + "."]
+    if comparison.pairing:
+        lines += ["", f"Noise tests against the base: {comparison.pairing}."]
     return [*lines, ""]
 
 

@@ -1,0 +1,47 @@
+"""The base commit's model scored on this run's holdout: predictions paired row by row with the head's, for
+the noise tests, and base numbers measured on the same rows as the head's (never a stale metrics file)."""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlcd.compare.snapshot import BaselineUnreadable, read_file_at
+from mlcd.config import Config
+from mlcd.errors import MlcdError
+from mlcd.evaluation.metrics import Predictions
+from mlcd.evaluation.run import labelled_holdout, read_predictions, score_model, write_predictions
+
+
+@dataclass(frozen=True)
+class BaseScoring:
+    """The base model's predictions on the head's holdout, or None and why they could not be made."""
+
+    predictions: Predictions | None
+    detail: str
+
+
+def score_base_model(config: Config, base_commit: str) -> BaseScoring:
+    """Fetch the model file as it was at ``base_commit`` (git or DVC) and score this run's holdout with it.
+    Failing that, say why: the comparison then falls back to the base's recorded numbers, unpaired."""
+    model_path = config.model.path
+    short = base_commit[:7]
+    try:
+        content = read_file_at(config.root, base_commit, model_path)
+        if content is None:
+            return BaseScoring(None, f"the base commit `{short}` has no {model_path}")
+        frame = labelled_holdout(config)
+        with tempfile.TemporaryDirectory(prefix="mlcd-base-") as scratch:
+            model_file = Path(scratch) / Path(model_path).name
+            model_file.write_bytes(content)
+            scored = score_model(config, model_file, frame)
+            # Through the predictions file, so that labels read exactly as the head's predictions.csv does.
+            predictions = read_predictions(write_predictions(Path(scratch) / "base-predictions.csv", scored))
+    except BaselineUnreadable as exc:
+        return BaseScoring(None, f"the base model could not be read: {exc.one_line()}")
+    except MlcdError as exc:
+        return BaseScoring(None, f"the base model could not score this holdout: {exc.one_line()}")
+    assert predictions is not None
+    return BaseScoring(predictions, f"the base commit's model (`{short}`) scored on this run's holdout "
+                                    f"({len(predictions.y_true)} rows)")
