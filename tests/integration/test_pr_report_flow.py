@@ -5,10 +5,13 @@ from __future__ import annotations
 import shutil
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from testing.fresh import make_fresh_repo
 from testing.github_standin import Fault, GitHubStandin
+from testing.release import SAMPLE_SHA
 from testing.repos import git, mlcd
 
 pytestmark = pytest.mark.integration
@@ -108,3 +111,34 @@ def test_comment_command_without_permission_says_which_and_how(pr_repo: Path, gi
     [error] = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert "pull-requests: write" in error and "permissions:" in error
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(("corrupt", "column_line"), [
+    (lambda text: text.replace("bill_length_mm", "bill_length", 1), "column 'bill_length_mm' is missing"),
+    (lambda text: text.replace(",17.4,", ",17.4mm,", 1).replace(",19.3,", ",about 19,", 1),
+     "column 'bill_depth_mm': expected float, found str with values that are not numbers (e.g. '17.4mm', 'about 19')"),
+], ids=["renamed-column", "strings-in-a-numeric-column"])
+def test_bad_data_gets_a_comment_and_a_failing_check_naming_the_column(
+        tmp_path: Path, penguins_csv: Path, github_standin: GitHubStandin, corrupt: Any, column_line: str) -> None:
+    """What the PR workflow does when the data test fails before training (the same commands, in order):
+    the comment and the check say the data tests failed and name the column, and nothing was trained."""
+    repo = make_fresh_repo(tmp_path / "fresh", penguins_csv)
+    assert mlcd(repo, "init", "--data", "data.csv", "--label", "species", "--train", "train.py",
+                "--ref", f"mlcd-dev/mlcd@{SAMPLE_SHA}").returncode == 0
+    data = repo / "data.csv"
+    data.write_text(corrupt(data.read_text()))
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "new data")
+    github_standin.add_pull_request(REPO, PR, git(repo, "rev-parse", "HEAD").strip())
+    tested = mlcd(repo, "data", "test", "--if-present")
+    assert tested.returncode == 3 and column_line in tested.stderr
+    assert mlcd(repo, "report", "--failed", "training", "--data-test", "data-test.json").returncode == 0
+    publish(repo, github_standin, "failure")
+
+    [comment] = github_standin.repositories[REPO].issue_comments(PR)
+    assert "## ❌ mlcd: the data tests failed, so fresh was not trained" in comment.body
+    assert column_line in comment.body
+    [check] = github_standin.repositories[REPO].check_runs
+    assert (check["name"], check["conclusion"]) == ("mlcd / gates", "failure")
+    assert column_line in check["output"]["summary"]
+    assert not (repo / "models" / "model.skops").exists()
