@@ -19,7 +19,16 @@ class BaseScoring:
     """The base model's predictions on the head's holdout, or None and why they could not be made."""
 
     predictions: Predictions | None
-    detail: str
+    detail: str  # the whole story, for the report's note
+    summary: str = ""  # why not paired, short enough to repeat in each gate's reason
+
+    def note(self) -> str | None:
+        """The report's line on how the noise tests were paired; None when there was no base at all."""
+        if not self.detail:
+            return None
+        if self.predictions is not None:
+            return f"paired row by row with {self.detail}"
+        return f"unpaired, on the head's rows alone: {self.detail}"
 
 
 def score_base_model(config: Config, base_commit: str) -> BaseScoring:
@@ -30,7 +39,8 @@ def score_base_model(config: Config, base_commit: str) -> BaseScoring:
     try:
         content = read_file_at(config.root, base_commit, model_path)
         if content is None:
-            return BaseScoring(None, f"the base commit `{short}` has no {model_path}")
+            return BaseScoring(None, f"the base commit `{short}` has no {model_path}",
+                               f"the base commit has no {model_path}")
         frame = labelled_holdout(config)
         with tempfile.TemporaryDirectory(prefix="mlcd-base-") as scratch:
             model_file = Path(scratch) / Path(model_path).name
@@ -39,9 +49,11 @@ def score_base_model(config: Config, base_commit: str) -> BaseScoring:
             # Through the predictions file, so that labels read exactly as the head's predictions.csv does.
             predictions = read_predictions(write_predictions(Path(scratch) / "base-predictions.csv", scored))
     except BaselineUnreadable as exc:
-        return BaseScoring(None, f"the base model could not be read: {exc.one_line()}")
+        return BaseScoring(None, f"the base model could not be read: {exc.one_line()}",
+                           "the base model could not be read")
     except MlcdError as exc:
-        return BaseScoring(None, f"the base model could not score this holdout: {exc.one_line()}")
+        return BaseScoring(None, f"the base model could not score this holdout: {exc.one_line()}",
+                           "the base model could not score this holdout")
     assert predictions is not None
     return BaseScoring(predictions, f"the base commit's model (`{short}`) scored on this run's holdout "
                                     f"({len(predictions.y_true)} rows)")

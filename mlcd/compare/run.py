@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from mlcd.compare.base_model import score_base_model
+from mlcd.compare.base_model import BaseScoring, score_base_model
 from mlcd.compare.noise import NoiseVerdict, bootstrap_verdict, mcnemar_verdict, paired_bootstrap_verdict
 from mlcd.compare.snapshot import (
     BaselineUnreadable,
@@ -178,6 +178,20 @@ def _data_only(hashes: Mapping[str, str], config: Config) -> dict[str, str]:
     return {path: digest for path, digest in hashes.items() if path not in evaluation}
 
 
+def pair_with_base(config: Config, base: Snapshot | None,
+                   base_predictions: Path | None) -> tuple[Snapshot | None, BaseScoring]:
+    """The base's predictions on this holdout (given, or made by scoring the base commit's model), with the
+    base's numbers measured on those rows when mlcd scored them itself."""
+    if base_predictions is not None:
+        return base, BaseScoring(read_predictions(base_predictions), f"the base predictions in {base_predictions}")
+    if base is None or base.rev is None:
+        return base, BaseScoring(None, "", "no base revision")
+    scoring = score_base_model(config, base.rev)
+    if scoring.predictions is None:
+        return base, scoring
+    return measured_on_this_holdout(base, scoring.predictions, config, scoring.detail), scoring
+
+
 def measured_on_this_holdout(base: Snapshot, predictions: Predictions, config: Config, source: str) -> Snapshot:
     """The base's configured metrics as its model scores on the head's holdout (the same rows, so that the
     difference is the models' and not the data's); other recorded figures (slices) stay as recorded."""
@@ -234,18 +248,12 @@ def compare(
     base_rev = base_rev or config.compare.base or default_base(env)
     base = None
     unreadable: dict[str, str] = {}  # baseline → why it could not be read
-    paired, pairing = (read_predictions(base_predictions), f"the base predictions in {base_predictions}") \
-        if base_predictions else (None, None)
     if base_rev:
         try:
             base = load_snapshot(root, "base", ensure_revision(root, base_rev), metrics_file, params_file)
         except BaselineUnreadable as exc:
             unreadable["regression_vs_base"] = exc.one_line()
-    if base is not None and base.rev is not None and paired is None:
-        scoring = score_base_model(config, base.rev)
-        paired, pairing = scoring.predictions, scoring.detail
-        if paired is not None:
-            base = measured_on_this_holdout(base, paired, config, scoring.detail)
+    base, pairing = pair_with_base(config, base, base_predictions)
     production = None
     if not (production_rev or config.compare.production):
         production = production_from_record(config, metrics_file, params_file)
@@ -270,14 +278,13 @@ def compare(
     gates = [replace(gate, verdict="error", reason=f"the baseline could not be read: {unreadable[gate.kind]}")
              if gate.kind in unreadable else gate for gate in gates]
     head_predictions = read_predictions(config.resolve(config.evaluate.predictions_file))
-    gates, noise = soften_noisy_failures(gates, head_predictions, paired, config,
-                                         why_unpaired=None if paired is not None else pairing)
+    gates, noise = soften_noisy_failures(gates, head_predictions, pairing.predictions, config,
+                                         why_unpaired=pairing.summary)
     return Comparison(
         head=head, base=base, production=production, gates=gates, directions=dict(config.metrics), noise=noise,
         params_changed=changed_params(head.params, base.params) if base else {},
         data_changed=changed_data(_data_only(head.data, config), _data_only(base.data, config)) if base else {},
         data_tests=data_tests,
         history=metric_history(root, metrics_file, config.compare.history),
-        pairing=None if pairing is None else
-        f"paired row by row with {pairing}" if paired is not None else f"unpaired, on the head's rows alone: {pairing}",
+        pairing=pairing.note(),
     )

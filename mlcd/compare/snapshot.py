@@ -104,6 +104,8 @@ def _read_with_dvc(root: Path, rev: str, path: str) -> bytes | None:
         content: bytes = dvc.api.read(path, repo=str(root), rev=rev, mode="rb")
     except Exception as exc:  # DVC raises many types (even PathMissingError) for a remote or cache that fails
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if type(exc).__name__ == "PathMissingError":  # what DVC says when neither cache nor remote has the file
+            reason = "neither the DVC cache nor the DVC remote has it"
         raise BaselineUnreadable(f"{path} at {rev[:12]} is tracked by DVC but could not be read: {reason}",
                                  fix="check the DVC remote (`dvc status --cloud`) and its credentials in the "
                                      "workflow") from None

@@ -54,6 +54,10 @@ def test_regressing_pull_request_gets_a_failing_check(act: Act, user_repo: Path,
     [comment] = github_standin.repositories[REPO].issue_comments(PR)
     assert "## ❌ mlcd:" in comment.body
     assert "accuracy vs base" in comment.body
+    # main was never delivered, so the DVC remote lacks its model: the noise tests say they are unpaired and why
+    assert ("Noise tests against the base: unpaired, on the head's rows alone: the base model could not be read: "
+            "models/model.skops at ") in comment.body
+    assert "neither the DVC cache nor the DVC remote has it" in comment.body
     [check] = github_standin.repositories[REPO].check_runs
     assert check["name"] == "mlcd / gates"
     assert check["conclusion"] == "failure"
