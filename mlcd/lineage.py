@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from mlcd import __version__
+from mlcd import __version__, git
 
 RECORDED_PACKAGES = ("scikit-learn", "numpy", "scipy", "pandas", "skops", "dvc", "pandera", "xgboost",
                      "lightgbm", "torch")
@@ -107,18 +107,6 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
-def git_state(root: Path) -> tuple[str | None, bool | None]:
-    """(commit, dirty) of the repository at root; (None, None) outside git."""
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
-                                check=True).stdout.strip()
-        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                                capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return None, None
-    return commit, bool(status.strip())
-
-
 def dvc_lock_hashes(root: Path) -> dict[str, str]:
     """path → md5 of every data dependency and output recorded in dvc.lock (code files left out)."""
     lock_file = root / "dvc.lock"
@@ -160,7 +148,7 @@ def build_lineage(
     duration_seconds: float,
     stage: str,
 ) -> dict[str, Any]:
-    commit, dirty = git_state(root)
+    commit, dirty = git.head_state(root)
     params = read_params(root / params_file)
     return {
         "model": {"path": str(model_path.relative_to(root)), "sha256": model_sha256, "format": "skops"},

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import yaml
 
+from mlcd import git
 from mlcd.errors import InputError
-from mlcd.promotion.record import Identity, git, remote_git
+from mlcd.promotion.record import Identity
 from mlcd.training import dvc
 
 ACTIONS_BOT = Identity("github-actions[bot]", "41898282+github-actions[bot]@users.noreply.github.com")
@@ -37,7 +38,7 @@ class Proposal:
 
 def data_files(root: Path) -> list[str]:
     """The ``.dvc`` files git tracks (the data versions), relative to ``root``."""
-    listed = git(root, "ls-files", "-z", "--", "*.dvc", ":(glob)**/*.dvc").stdout
+    listed = git.run(root, "ls-files", "-z", "--", "*.dvc", ":(glob)**/*.dvc").stdout
     return sorted({name for name in listed.split("\0") if name})
 
 
@@ -67,7 +68,7 @@ def update_data(root: Path) -> DataUpdate:
 
 def changed_files(root: Path) -> list[str]:
     """Tracked files the work tree changed against HEAD (what a retraining rewrote)."""
-    listed = git(root, "diff", "--name-only", "-z", "HEAD").stdout
+    listed = git.run(root, "diff", "--name-only", "-z", "HEAD").stdout
     return sorted(name for name in listed.split("\0") if name)
 
 
@@ -79,15 +80,15 @@ def push_proposal(root: Path, remote: str, branch: str, message: str, env: Mappi
     changed = changed_files(root)
     if not changed:
         return Proposal(branch, None, [])
-    head = git(root, "rev-parse", "HEAD").stdout.strip()
+    head = git.run(root, "rev-parse", "HEAD").stdout.strip()
     with tempfile.TemporaryDirectory(prefix="mlcd-index-") as directory:
         index = {"GIT_INDEX_FILE": os.path.join(directory, "index")}
-        git(root, "read-tree", head, env=index)
-        git(root, "add", "--all", "--", *changed, env=index)
-        tree = git(root, "write-tree", env=index).stdout.strip()
+        git.run(root, "read-tree", head, env=index)
+        git.run(root, "add", "--all", "--", *changed, env=index)
+        tree = git.run(root, "write-tree", env=index).stdout.strip()
     identity = ACTIONS_BOT if env.get("GITHUB_ACTIONS") == "true" else Identity.detect(root, env)
     names = {"GIT_AUTHOR_NAME": identity.name, "GIT_AUTHOR_EMAIL": identity.email,
              "GIT_COMMITTER_NAME": identity.name, "GIT_COMMITTER_EMAIL": identity.email}
-    commit = git(root, "commit-tree", tree, "-p", head, "-m", message, env=names).stdout.strip()
-    remote_git(root, remote, "push", "--force", "--porcelain", remote, f"{commit}:refs/heads/{branch}")
+    commit = git.run(root, "commit-tree", tree, "-p", head, "-m", message, env=names).stdout.strip()
+    git.run_remote(root, remote, "push", "--force", "--porcelain", remote, f"{commit}:refs/heads/{branch}")
     return Proposal(branch, commit, changed)

@@ -147,6 +147,23 @@ def registry_tag_digest(repository: str, tag: str, registry: str = REGISTRY) -> 
     return answer.headers.get("Docker-Content-Digest") if answer.status_code == 200 else None
 
 
+def record_promotion(repo: Path, model: str, version: str, commit: str, number: int,
+                     metrics: Mapping[str, float] | None = None) -> None:
+    """The promotion record `mlcd promote` writes (annotated tags, read as GTO reads them): ``version``
+    registered at ``commit`` and assigned to production as the ``number``-th stage tag; the metrics evidence
+    only when given (compare otherwise reads the metrics file at that commit)."""
+    from mlcd.promotion import record
+
+    evidence: dict[str, Any] = {"version": version, **({"metrics": dict(metrics)} if metrics else {})}
+    record.create_tags(repo, [
+        record.NewTag(record.registration_tag(model, version), commit,
+                      record.tag_message(record.summary_line("register", model, version), evidence)),
+        record.NewTag(record.assignment_tag(model, "production", number), commit,
+                      record.tag_message(record.summary_line("assign", model, version, "production"),
+                                         {"environment": "production", **evidence})),
+    ], record.Identity("release-bot", "bot@localhost"), not_before=record.History.read(repo, model).latest_time())
+
+
 def gto(project: Path, *args: str) -> Any:
     """The ``gto`` CLI's JSON answer, run in ``project``."""
     result = subprocess.run([str(Path(sys.executable).parent / "gto"), *args, "--json"], cwd=project,

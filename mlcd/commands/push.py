@@ -3,9 +3,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from mlcd import git
 from mlcd.config import load_config
 from mlcd.errors import UsageError
-from mlcd.lineage import git_state
 from mlcd.output import get_output
 from mlcd.packaging.engine import connect
 from mlcd.packaging.push import push
@@ -19,7 +19,7 @@ def run(args: argparse.Namespace) -> int:
         if not to:
             raise UsageError("no repository to push to",
                              fix="pass --to REGISTRY/REPO, or set package.image in mlcd.yaml")
-    commit, _ = git_state(Path.cwd())
+    commit, _ = git.head_state(Path.cwd())
     result = push(connect(), args.image, to, out, revision=commit)
     Path(args.digest_file).write_text(result.digest + "\n", encoding="utf-8")
     out.success(f"pushed {result.reference} (digest verified with the {result.verified_by})")

@@ -11,19 +11,10 @@ from typing import Any
 
 import numpy as np
 
+from mlcd import git
 from mlcd.compare.base_model import BaseScoring, score_base_model
 from mlcd.compare.noise import NoiseVerdict, bootstrap_verdict, mcnemar_verdict, paired_bootstrap_verdict
-from mlcd.compare.snapshot import (
-    BaselineUnreadable,
-    Snapshot,
-    changed_data,
-    changed_params,
-    ensure_revision,
-    latest_assignment,
-    load_snapshot,
-    resolve_commit,
-    run_git,
-)
+from mlcd.compare.snapshot import BaselineUnreadable, Snapshot, changed_data, changed_params, load_snapshot
 from mlcd.config import Config
 from mlcd.errors import InputError
 from mlcd.evaluation.gates import GateResult, apply_gates, passed
@@ -159,10 +150,10 @@ def soften_noisy_failures(
 
 def metric_history(root: Path, metrics_file: str, limit: int = HISTORY_LENGTH) -> list[tuple[str, dict[str, Any]]]:
     """(short commit, metrics) for the last commits that changed the metrics file, oldest first."""
-    log = run_git(root, "log", f"-n{limit}", "--first-parent", "--format=%h", "--", metrics_file, check=False)
+    log = git.run(root, "log", f"-n{limit}", "--first-parent", "--format=%h", "--", metrics_file, check=False)
     history = []
     for short in reversed(log.stdout.split()):
-        shown = run_git(root, "show", f"{short}:{metrics_file}", check=False)
+        shown = git.run(root, "show", f"{short}:{metrics_file}", check=False)
         if shown.returncode != 0:
             continue
         try:
@@ -202,20 +193,22 @@ def measured_on_this_holdout(base: Snapshot, predictions: Predictions, config: C
 
 
 def production_from_record(config: Config, metrics_file: str, params_file: str) -> Snapshot | None:
-    """What runs in production by the promotion record (the tags `mlcd promote` writes), with the metrics
-    that version was evaluated with when it was registered; None without such a record. The metrics file at
-    the version's commit is not read for the numbers: a delivery trains without committing it."""
+    """What runs in production by the promotion record (the tags `mlcd promote` writes, read as GTO reads
+    them: annotated tags only, an unassignment ends an assignment); None when nothing does. Its numbers are
+    the metrics that version was evaluated with when it was registered; a record without them falls back
+    to the metrics file at the version's commit (a delivery trains without committing that file, so it
+    may be older than the model)."""
     from mlcd.promotion.record import History
 
     history = History.read(config.root, config.model.name)
     current = history.current("production")
-    if current is None or current.version is None:
-        return None
-    registered = history.version(current.version)
-    metrics = current.metrics or (registered.metrics if registered else {})
-    if not metrics:
+    if current is None:
         return None
     at_commit = load_snapshot(config.root, "production", current.commit, metrics_file, params_file)
+    registered = history.version(current.version) if current.version else None
+    metrics = current.metrics or (registered.metrics if registered else {})
+    if not metrics:
+        return replace(at_commit, source=f"{metrics_file} at `{current.commit[:7]}`, the commit of `{current.tag}`")
     return replace(at_commit, metrics=dict(metrics), recorded=current.created.isoformat(),
                    source=f"the promotion record of {current.version} (`{current.tag}`)")
 
@@ -250,24 +243,23 @@ def compare(
     unreadable: dict[str, str] = {}  # baseline → why it could not be read
     if base_rev:
         try:
-            base = load_snapshot(root, "base", ensure_revision(root, base_rev), metrics_file, params_file)
+            base = load_snapshot(root, "base", git.ensure_revision(root, base_rev), metrics_file, params_file)
         except BaselineUnreadable as exc:
             unreadable["regression_vs_base"] = exc.one_line()
     base, pairing = pair_with_base(config, base, base_predictions)
     production = None
-    if not (production_rev or config.compare.production):
-        production = production_from_record(config, metrics_file, params_file)
-        production_rev = None if production else latest_assignment(root, config.model.name, "production")
     production_rev = production_rev or config.compare.production
-    if production_rev and production is None:
-        commit = resolve_commit(root, production_rev)
-        if commit is None:
-            raise InputError(f"production revision '{production_rev}' does not exist",
-                             fix="pass --production with an existing tag or commit, or fetch tags")
-        try:
+    try:
+        if production_rev:
+            commit = git.resolve_commit(root, production_rev)
+            if commit is None:
+                raise InputError(f"production revision '{production_rev}' does not exist",
+                                 fix="pass --production with an existing tag or commit, or fetch tags")
             production = load_snapshot(root, "production", commit, metrics_file, params_file)
-        except BaselineUnreadable as exc:
-            unreadable["regression_vs_production"] = exc.one_line()
+        else:
+            production = production_from_record(config, metrics_file, params_file)
+    except BaselineUnreadable as exc:
+        unreadable["regression_vs_production"] = exc.one_line()
     data_tests = read_data_tests(data_test_file) if data_test_file else None
     gaps = head.metrics.get("slice_gaps", {})
     largest = {metric: largest_gap(gaps, metric) for metric in config.metrics}

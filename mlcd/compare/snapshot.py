@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-import re
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from mlcd.errors import InputError, MlcdError, ToolFailed
+from mlcd import git
+from mlcd.errors import InputError, MlcdError
 
 
 class BaselineUnreadable(MlcdError):
@@ -33,45 +32,6 @@ class Snapshot:
         return float(value) if isinstance(value, (int, float)) else None
 
 
-def run_git(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    try:
-        return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=check)
-    except FileNotFoundError:
-        raise ToolFailed("git is not installed", fix="install git") from None
-    except subprocess.CalledProcessError as exc:
-        raise ToolFailed(f"`git {' '.join(args)}` failed: {exc.stderr.strip()}") from None
-
-
-def resolve_commit(root: Path, rev: str) -> str | None:
-    result = run_git(root, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}", check=False)
-    return result.stdout.strip() or None
-
-
-def is_shallow(root: Path) -> bool:
-    return run_git(root, "rev-parse", "--is-shallow-repository", check=False).stdout.strip() == "true"
-
-
-def ensure_revision(root: Path, rev: str, remote: str = "origin") -> str:
-    """The commit of rev, fetching it when a shallow CI checkout lacks it."""
-    commit = resolve_commit(root, rev)
-    if commit:
-        return commit
-    branch = rev.removeprefix(f"{remote}/")
-    fetched = run_git(root, "fetch", "--no-tags", "--depth=50", remote,
-                   f"+refs/heads/{branch}:refs/remotes/{remote}/{branch}", check=False)
-    if fetched.returncode != 0:
-        fetched = run_git(root, "fetch", "--no-tags", "--depth=50", remote, rev, check=False)
-    commit = resolve_commit(root, rev) or (resolve_commit(root, "FETCH_HEAD") if fetched.returncode == 0 else None)
-    if commit:
-        return commit
-    shallow = " (this checkout is shallow)" if is_shallow(root) else ""
-    raise InputError(
-        f"base revision '{rev}' is not in the repository{shallow} and could not be fetched from '{remote}'",
-        fix="check out with full history: `actions/checkout` with `fetch-depth: 0`, or pass --base with a "
-            "revision that exists",
-    )
-
-
 def _read_at(root: Path, rev: str | None, path: str) -> str | None:
     """A text file at a revision: from git when committed, else from DVC when tracked (cache/remote)."""
     if rev is None:
@@ -84,13 +44,8 @@ def _read_at(root: Path, rev: str | None, path: str) -> str | None:
 def read_file_at(root: Path, rev: str, path: str) -> bytes | None:
     """A file's bytes at a commit: from git when committed, else from DVC when tracked (cache or remote);
     None when neither has it. A DVC output that cannot be read raises BaselineUnreadable."""
-    try:
-        shown = subprocess.run(["git", "show", f"{rev}:{path}"], cwd=root, capture_output=True, check=False)
-    except FileNotFoundError:
-        raise ToolFailed("git is not installed", fix="install git") from None
-    if shown.returncode == 0:
-        return shown.stdout
-    return _read_with_dvc(root, rev, path)
+    committed = git.show(root, rev, path)
+    return committed if committed is not None else _read_with_dvc(root, rev, path)
 
 
 def _read_with_dvc(root: Path, rev: str, path: str) -> bytes | None:
@@ -116,9 +71,9 @@ def _tracked_by_dvc(root: Path, rev: str, path: str) -> bool:
     """Whether ``path`` is a DVC output at ``rev`` (or inside one): a ``.dvc`` file, or an output in dvc.lock."""
     parts = Path(path).parts
     covering = {Path(*parts[:end]).as_posix() for end in range(1, len(parts) + 1)}
-    if any(run_git(root, "cat-file", "-e", f"{rev}:{name}.dvc", check=False).returncode == 0 for name in covering):
+    if any(git.run(root, "cat-file", "-e", f"{rev}:{name}.dvc", check=False).returncode == 0 for name in covering):
         return True
-    lock = run_git(root, "show", f"{rev}:dvc.lock", check=False)
+    lock = git.run(root, "show", f"{rev}:dvc.lock", check=False)
     if lock.returncode != 0:
         return False
     stages = (yaml.safe_load(lock.stdout) or {}).get("stages") or {}
@@ -148,21 +103,11 @@ def load_snapshot(root: Path, name: str, rev: str | None, metrics_file: str, par
         where = f"{rev[:12]}:{metrics_file}" if rev else metrics_file
         raise InputError(f"{where} is not valid JSON", fix="re-run `mlcd evaluate` to rewrite it") from None
     params = yaml.safe_load(params_text) if params_text else {}
-    committed = run_git(root, "log", "-1", "--format=%cI", rev, check=False).stdout.strip() if rev else ""
+    committed = git.commit_time(root, rev) if rev else None
     return Snapshot(name, rev, metrics if isinstance(metrics, dict) else {},
                     params if isinstance(params, dict) else {}, _data_hashes(_read_at(root, rev, "dvc.lock")),
                     source=f"{metrics_file} at `{rev[:7]}`" if rev else f"{metrics_file} of this run",
                     recorded=committed or None)
-
-
-_ASSIGNMENT = re.compile(r"^(?P<model>.+)#(?P<stage>[^#]+)#(?P<n>\d+)$")
-
-
-def latest_assignment(root: Path, model: str, stage: str) -> str | None:
-    """The newest GTO-style stage assignment tag `<model>#<stage>#<n>`, if any."""
-    tags = run_git(root, "tag", "--list", f"{model}#{stage}#*", check=False).stdout.split()
-    numbered = [(int(m["n"]), tag) for tag in tags if (m := _ASSIGNMENT.match(tag)) and m["model"] == model]
-    return max(numbered)[1] if numbered else None
 
 
 def flatten(mapping: dict[str, Any], prefix: str = "") -> dict[str, Any]:

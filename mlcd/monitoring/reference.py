@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from mlcd.compare.snapshot import latest_assignment, resolve_commit
+from mlcd import git
 from mlcd.config import Config
 from mlcd.data.io import data_format, first_line, parse_table
 from mlcd.errors import ConfigError, InputError
@@ -22,17 +22,22 @@ class Revision:
 
 
 def reference_revision(config: Config, rev: str) -> Revision:
-    """``rev``'s commit; ``production`` is the newest ``<model>#production#N`` tag, else HEAD."""
+    """``rev``'s commit; ``production`` is the commit of what the promotion record says runs in production
+    (read as every mlcd command reads it), else HEAD."""
+    from mlcd.promotion.record import History
+
     root = config.root
-    name = rev
     if rev == PRODUCTION:
-        name = latest_assignment(root, config.model.name, PRODUCTION) or "HEAD"
-    commit = resolve_commit(root, name)
+        current = History.read(root, config.model.name).current(PRODUCTION)
+        if current is not None:
+            return Revision(current.commit, f"{current.tag} ({current.commit[:12]})")
+    name = "HEAD" if rev == PRODUCTION else rev
+    commit = git.resolve_commit(root, name)
     if commit is None:
         raise InputError(f"revision '{name}' does not exist in {root}",
                          fix="fetch it (actions/checkout with fetch-depth: 0 fetches tags), or pass another "
                              "--reference-rev")
-    label = name if name != "HEAD" else ("HEAD (no production tag yet)" if rev == PRODUCTION else "HEAD")
+    label = "HEAD (no production tag yet)" if rev == PRODUCTION else name
     return Revision(commit, f"{label} ({commit[:12]})")
 
 

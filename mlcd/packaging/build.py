@@ -6,7 +6,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -14,10 +13,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from mlcd import __version__
+from mlcd import __version__, git
 from mlcd.config import Config
 from mlcd.errors import DockerError, InputError, ModelError, UsageError
-from mlcd.lineage import git_state, lineage_path
+from mlcd.lineage import lineage_path
 from mlcd.model import file_sha256
 from mlcd.output import Output
 from mlcd.packaging import dockerfile, labels, requirements
@@ -176,12 +175,8 @@ def _metrics(config: Config, out: Output) -> dict[str, float]:
 def _source_url(root: Path, env: Mapping[str, str]) -> str | None:
     if env.get("GITHUB_SERVER_URL") and env.get("GITHUB_REPOSITORY"):
         return f"{env['GITHUB_SERVER_URL']}/{env['GITHUB_REPOSITORY']}"
-    try:
-        remote = subprocess.run(["git", "remote", "get-url", "origin"], cwd=root, capture_output=True, text=True,
-                                check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    return labels.public_source_url(remote)
+    remote = git.remote_url(root, "origin")
+    return labels.public_source_url(remote) if remote else None
 
 
 def _created(env: Mapping[str, str]) -> str:
@@ -325,7 +320,7 @@ def package(
     model_path, lineage, sha256 = verified_model(config)
     base = base_image or config.package.base_image
     tag = tag or default_tag(config, sha256)
-    commit, _ = git_state(config.root)
+    commit, _ = git.head_state(config.root)
     data_hashes = lineage.get("data") or {}
     image_labels = labels.image_labels(
         model_name=config.model.name,

@@ -26,8 +26,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
+from mlcd import git
 from mlcd.errors import PromotionBusy
-from mlcd.promotion.record import git, remote_git
 
 STALE_AFTER = 3 * 3600
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
@@ -37,15 +37,9 @@ def lock_ref(model: str, environment: str) -> str:
     return f"refs/mlcd/locks/{model}/{environment}"
 
 
-def _git_dir(root: Path) -> Path:
-    common = git(root, "rev-parse", "--git-common-dir").stdout.strip()
-    path = Path(common)
-    return path if path.is_absolute() else root / path
-
-
 @contextmanager
 def local_lock(root: Path, model: str, environment: str, holder: Mapping[str, str]) -> Iterator[None]:
-    directory = _git_dir(root) / "mlcd-locks"
+    directory = git.common_dir(root) / "mlcd-locks"
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{model}--{environment}.lock"
     handle: IO[str] = path.open("a+", encoding="utf-8")
@@ -79,14 +73,14 @@ def remote_lock(root: Path, remote: str, model: str, environment: str, holder: M
     message = json.dumps({**holder, "locked_at": int(time.time()), "nonce": uuid.uuid4().hex})
     env = {"GIT_AUTHOR_NAME": "mlcd", "GIT_AUTHOR_EMAIL": "mlcd@localhost",
            "GIT_COMMITTER_NAME": "mlcd", "GIT_COMMITTER_EMAIL": "mlcd@localhost"}
-    ours = git(root, "commit-tree", EMPTY_TREE, "-m", message, env=env).stdout.strip()
-    pushed = remote_git(root, remote, "push", "--porcelain", remote, f"{ours}:{ref}", check=False)
+    ours = git.run(root, "commit-tree", EMPTY_TREE, "-m", message, env=env).stdout.strip()
+    pushed = git.run_remote(root, remote, "push", "--porcelain", remote, f"{ours}:{ref}", check=False)
     if pushed.returncode != 0:
         _take_over_or_fail(root, remote, ref, ours, model, environment, stale_after, pushed.stderr)
     try:
         yield
     finally:
-        remote_git(root, remote, "push", "--porcelain", f"--force-with-lease={ref}:{ours}", remote, f":{ref}",
+        git.run_remote(root, remote, "push", "--porcelain", f"--force-with-lease={ref}:{ours}", remote, f":{ref}",
                    check=False)
 
 
@@ -98,7 +92,7 @@ def _take_over_or_fail(root: Path, remote: str, ref: str, ours: str, model: str,
                             fix="check that the job can push to the remote (`permissions: {contents: write}`)")
     age = time.time() - float(info.get("locked_at") or 0)
     if age > stale_after:
-        taken = remote_git(root, remote, "push", "--porcelain", f"--force-with-lease={ref}:{theirs}", remote,
+        taken = git.run_remote(root, remote, "push", "--porcelain", f"--force-with-lease={ref}:{theirs}", remote,
                            f"+{ours}:{ref}", check=False)
         if taken.returncode == 0:
             return
@@ -111,12 +105,12 @@ def _take_over_or_fail(root: Path, remote: str, ref: str, ours: str, model: str,
 
 
 def _holder(root: Path, remote: str, ref: str) -> tuple[str | None, dict[str, str]]:
-    listed = remote_git(root, remote, "ls-remote", remote, ref, check=False).stdout.split()
+    listed = git.run_remote(root, remote, "ls-remote", remote, ref, check=False).stdout.split()
     if not listed:
         return None, {}
     theirs = listed[0]
-    remote_git(root, remote, "fetch", "--quiet", "--no-tags", remote, f"+{ref}:{ref}", check=False)
-    message = git(root, "log", "-1", "--format=%B", theirs, check=False).stdout
+    git.run_remote(root, remote, "fetch", "--quiet", "--no-tags", remote, f"+{ref}:{ref}", check=False)
+    message = git.run(root, "log", "-1", "--format=%B", theirs, check=False).stdout
     try:
         info = json.loads(message)
     except json.JSONDecodeError:

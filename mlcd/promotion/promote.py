@@ -30,6 +30,7 @@ from typing import Any, Literal
 
 import yaml
 
+from mlcd import git
 from mlcd.actions_context import run_url
 from mlcd.config import Config
 from mlcd.config.model import EnvironmentConfig
@@ -228,11 +229,6 @@ def resolve_subject(config: Config, what: str | None, environment: str, history:
     return parse_reference(registered.image).at(registered.digest), registered
 
 
-def _resolve_commit(root: Path, revision: str) -> str | None:
-    result = record.git(root, "rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}", check=False)
-    return result.stdout.strip() or None
-
-
 def _image_port(image_config: Mapping[str, Any], default: int) -> int:
     env = dict(item.split("=", 1) for item in (image_config.get("config") or {}).get("Env") or [] if "=" in item)
     return int(env["MLCD_PORT"]) if env.get("MLCD_PORT", "").isdigit() else default
@@ -240,7 +236,7 @@ def _image_port(image_config: Mapping[str, Any], default: int) -> int:
 
 def _slice_gaps(config: Config, commit: str, metrics: Mapping[str, float]) -> dict[str, tuple[str, float] | None]:
     """Slice gaps from the metrics file at the image's commit, when it holds the same evaluation."""
-    shown = record.git(config.root, "show", f"{commit}:{config.evaluate.metrics_file}", check=False)
+    shown = git.run(config.root, "show", f"{commit}:{config.evaluate.metrics_file}", check=False)
     try:
         document = json.loads(shown.stdout) if shown.returncode == 0 else None
     except json.JSONDecodeError:
@@ -328,12 +324,12 @@ def _version_and_commit(root: Path, history: History, registered: Event | None, 
         problems.append(f"{version} is registered for another image ({taken.digest}): choose another --register-as")
     revision = labels.get(REVISION)
     if revision:
-        commit = _resolve_commit(root, revision) or ""
+        commit = git.resolve_commit(root, revision) or ""
         if not commit:
             problems.append(f"the image was built from commit {revision[:12]}, which this checkout does not have "
                             "(fetch the full history: `actions/checkout` with `fetch-depth: 0`)")
     else:
-        commit = record.git(root, "rev-parse", "HEAD").stdout.strip()
+        commit = git.run(root, "rev-parse", "HEAD").stdout.strip()
         notes.append(f"the image has no {REVISION} label: {version} is registered at HEAD ({commit[:12]})")
     other = history.version_at(commit) if commit else None
     if other is not None:
@@ -662,21 +658,21 @@ def push_promotion_branch(ctx: Context, plan: Plan, base: str) -> str:
     root, remote = ctx.root, ctx.config.deploy.remote
     environment = plan.environment.name
     branch = f"mlcd/promote-{environment}"
-    record.remote_git(root, remote, "fetch", "--quiet", "--no-tags", remote,
+    git.run_remote(root, remote, "fetch", "--quiet", "--no-tags", remote,
                       f"+refs/heads/{base}:refs/remotes/{remote}/{base}")
-    parent = record.git(root, "rev-parse", f"refs/remotes/{remote}/{base}").stdout.strip()
+    parent = git.run(root, "rev-parse", f"refs/remotes/{remote}/{base}").stdout.strip()
     relative = f"{DEPLOY_DIR}/{environment}.yaml"
-    blob = record.git(root, "hash-object", "-w", "--stdin", input_text=deploy_document(plan)).stdout.strip()
+    blob = git.run(root, "hash-object", "-w", "--stdin", input_text=deploy_document(plan)).stdout.strip()
     with _temporary_index(root) as env:
-        record.git(root, "read-tree", parent, env=env)
-        record.git(root, "update-index", "--add", "--cacheinfo", f"100644,{blob},{relative}", env=env)
-        tree = record.git(root, "write-tree", env=env).stdout.strip()
+        git.run(root, "read-tree", parent, env=env)
+        git.run(root, "update-index", "--add", "--cacheinfo", f"100644,{blob},{relative}", env=env)
+        tree = git.run(root, "write-tree", env=env).stdout.strip()
     identity = Identity.detect(root, ctx.env)
     names = {"GIT_AUTHOR_NAME": identity.name, "GIT_AUTHOR_EMAIL": identity.email,
              "GIT_COMMITTER_NAME": identity.name, "GIT_COMMITTER_EMAIL": identity.email}
     message = f"Promote {plan.model} {plan.candidate.version} to {environment}\n\n{plan.candidate.reference}\n"
-    commit = record.git(root, "commit-tree", tree, "-p", parent, "-m", message, env=names).stdout.strip()
-    record.remote_git(root, remote, "push", "--force", "--porcelain", remote, f"{commit}:refs/heads/{branch}")
+    commit = git.run(root, "commit-tree", tree, "-p", parent, "-m", message, env=names).stdout.strip()
+    git.run_remote(root, remote, "push", "--force", "--porcelain", remote, f"{commit}:refs/heads/{branch}")
     return branch
 
 

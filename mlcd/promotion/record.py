@@ -17,9 +17,6 @@ GTO's own helpers, and ``gto show`` / ``gto history`` read the result.
 
 from __future__ import annotations
 
-import base64
-import os
-import subprocess
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -29,6 +26,7 @@ from typing import Any, Literal
 
 import yaml
 
+from mlcd import git
 from mlcd.errors import ConfigError, ToolFailed, UsageError
 
 Action = Literal["register", "assign", "unassign"]
@@ -36,39 +34,6 @@ FORMAT = 1
 _FIELD, _RECORD = "\x1f", "\x1e"
 _FORMAT = _FIELD.join(["%(refname:strip=2)", "%(objecttype)", "%(*objectname)", "%(taggername)", "%(taggeremail)",
                        "%(taggerdate:unix)", "%(contents)"]).replace(_FIELD, "%1f") + "%1e"
-
-
-def git(root: Path, *args: str, env: Mapping[str, str] | None = None, input_text: str | None = None,
-        check: bool = True) -> subprocess.CompletedProcess[str]:
-    try:
-        result = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, input=input_text,
-                                env={**os.environ, **env} if env else None, check=False)
-    except FileNotFoundError:
-        raise ToolFailed("git is not installed", fix="install git") from None
-    if check and result.returncode != 0:
-        raise ToolFailed(f"`git {' '.join(args)}` failed: {(result.stderr or result.stdout).strip()}")
-    return result
-
-
-def remote_auth(root: Path, remote: str, env: Mapping[str, str]) -> dict[str, str]:
-    """On GitHub Actions, git configuration (in the environment, never in argv or a file) that lets a
-    checkout made with ``persist-credentials: false`` push with ``GITHUB_TOKEN``, as actions/checkout
-    would; nothing when the checkout already carries credentials, or the remote is not on GitHub."""
-    token = env.get("GITHUB_TOKEN")
-    server = (env.get("GITHUB_SERVER_URL") or "https://github.com").rstrip("/")
-    if not token:
-        return {}
-    url = git(root, "remote", "get-url", remote, check=False).stdout.strip()
-    key = f"http.{server}/.extraheader"
-    if not url.startswith(server + "/") or git(root, "config", "--get-all", key, check=False).stdout.strip():
-        return {}
-    basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
-    return {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": key, "GIT_CONFIG_VALUE_0": f"AUTHORIZATION: basic {basic}"}
-
-
-def remote_git(root: Path, remote: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    """``git`` for a command that talks to ``remote`` (push, fetch, ls-remote)."""
-    return git(root, *args, env=remote_auth(root, remote, os.environ) or None, check=check)
 
 
 # --- names ------------------------------------------------------------------------------------------
@@ -243,7 +208,7 @@ def _patterns(model: str) -> list[str]:
 
 def read_events(root: Path, model: str) -> list[Event]:
     """Every GTO tag of ``model`` in the repository, oldest first."""
-    listed = git(root, "for-each-ref", f"--format={_FORMAT}", *_patterns(model)).stdout
+    listed = git.run(root, "for-each-ref", f"--format={_FORMAT}", *_patterns(model)).stdout
     events = []
     for record in listed.split(_RECORD):
         fields = record.lstrip("\n").split(_FIELD)
@@ -367,8 +332,8 @@ class Identity:
             actor_id = env.get("GITHUB_ACTOR_ID")
             local = f"{actor_id}+{actor}" if actor_id else actor
             return cls(actor, f"{local}@users.noreply.github.com")
-        name = git(root, "config", "user.name", check=False).stdout.strip()
-        email = git(root, "config", "user.email", check=False).stdout.strip()
+        name = git.run(root, "config", "user.name", check=False).stdout.strip()
+        email = git.run(root, "config", "user.email", check=False).stdout.strip()
         return cls(name or "mlcd", email or "mlcd@localhost")
 
 
@@ -387,8 +352,8 @@ def create_tags(root: Path, tags: Sequence[NewTag], tagger: Identity, not_before
         for tag in tags:
             env = {"GIT_COMMITTER_NAME": tagger.name, "GIT_COMMITTER_EMAIL": tagger.email,
                    "GIT_COMMITTER_DATE": f"{when} +0000"}
-            git(root, "tag", "--annotate", "--cleanup=verbatim", "--file=-", tag.name, tag.commit,
-                env=env, input_text=tag.message)
+            git.run(root, "tag", "--annotate", "--cleanup=verbatim", "--file=-", tag.name, tag.commit,
+                    env=env, input_text=tag.message)
             made.append(tag.name)
             when += 1
     except ToolFailed:
@@ -399,7 +364,7 @@ def create_tags(root: Path, tags: Sequence[NewTag], tagger: Identity, not_before
 def delete_local_tags(root: Path, names: Iterable[str]) -> None:
     names = list(names)
     if names:
-        git(root, "tag", "--delete", *names, check=False)
+        git.run(root, "tag", "--delete", *names, check=False)
 
 
 class PushRejected(ToolFailed):
@@ -411,7 +376,7 @@ def push_tags(root: Path, remote: str, names: Sequence[str]) -> None:
     if not names:
         return
     refs = [f"refs/tags/{name}:refs/tags/{name}" for name in names]
-    result = remote_git(root, remote, "push", "--atomic", "--porcelain", remote, *refs, check=False)
+    result = git.run_remote(root, remote, "push", "--atomic", "--porcelain", remote, *refs, check=False)
     if result.returncode != 0:
         said = " ".join((result.stderr or result.stdout).split())
         raise PushRejected(
@@ -424,13 +389,13 @@ def push_tags(root: Path, remote: str, names: Sequence[str]) -> None:
 def check_repository(root: Path, remote: str | None, config_source: str) -> None:
     """The promotion record lives in git tags: ``root`` must be a git work tree, and ``remote`` (when the
     record is pushed) one of its remotes. Checked before anything is fetched, locked or deployed."""
-    inside = git(root, "rev-parse", "--is-inside-work-tree", check=False)
+    inside = git.run(root, "rev-parse", "--is-inside-work-tree", check=False)
     if inside.returncode != 0 or inside.stdout.strip() != "true":
         raise UsageError(f"{root} is not in a git repository: mlcd records what runs where as git tags",
                          fix="run mlcd in a clone of your model's repository")
     if remote is None:
         return
-    remotes = git(root, "remote", check=False).stdout.split()
+    remotes = git.run(root, "remote", check=False).stdout.split()
     if remote not in remotes:
         listed = ", ".join(remotes) or "none"
         raise ConfigError(f"deploy.remote '{remote}' is not a remote of this repository (its remotes: {listed})",
@@ -444,7 +409,7 @@ def fetch_tags(root: Path, remote: str, model: str) -> None:
 
     tagged = name_to_tag(model)  # type: ignore[no-untyped-call]
     specs = [f"+refs/tags/{tagged}@*:refs/tags/{tagged}@*", f"+refs/tags/{tagged}#*:refs/tags/{tagged}#*"]
-    result = remote_git(root, remote, "fetch", "--quiet", "--no-tags", remote, *specs, check=False)
+    result = git.run_remote(root, remote, "fetch", "--quiet", "--no-tags", remote, *specs, check=False)
     if result.returncode != 0:
         raise ToolFailed(
             f"cannot fetch the promotion tags from '{remote}': {' '.join(result.stderr.split())}",

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from testing.images import docker_client, start_services
+from testing.promotion import record_promotion
 from testing.repos import git, make_template_repo, mlcd
 
 
@@ -33,7 +34,7 @@ def pr_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert mlcd(repo, "train").returncode == 0
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "train on main")
-    git(repo, "tag", "penguins-classifier#production#1")
+    record_promotion(repo, "penguins-classifier", "v0.0.1", git(repo, "rev-parse", "HEAD").strip(), 1)
     git(repo, "checkout", "-qb", "pr")
     params = repo / "params.yaml"
     params.write_text(params.read_text().replace("C: 1.0", "C: 0.002"))

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from testing.configs import MINIMAL_CONFIG
+from testing.promotion import record_promotion
 from testing.repos import git, mlcd, tool_env
 
 pytestmark = pytest.mark.integration
@@ -136,7 +137,6 @@ def test_configured_production_ref(pr_repo: Path, tmp_path: Path) -> None:
 def test_production_numbers_come_from_the_promotion_record_not_a_stale_metrics_file(tmp_path: Path) -> None:
     """Deliveries train without committing metrics.json, so the file at the production commit is the
     init-time model's; the record `mlcd promote` wrote holds what production was evaluated at."""
-    from mlcd.promotion import record
 
     repo = tmp_path / "repo"
     repo.mkdir()
@@ -149,14 +149,7 @@ def test_production_numbers_come_from_the_promotion_record_not_a_stale_metrics_f
     for _ in range(2):  # two merges, delivered: metrics.json untouched
         git(repo, "commit", "-q", "--allow-empty", "-m", "merge")
     delivered = git(repo, "rev-parse", "HEAD").strip()
-    evidence = {"version": "v0.0.2", "metrics": {"accuracy": 0.93}}
-    record.create_tags(repo, [
-        record.NewTag(record.registration_tag("demo", "v0.0.2"), delivered,
-                      record.tag_message(record.summary_line("register", "demo", "v0.0.2"), evidence)),
-        record.NewTag(record.assignment_tag("demo", "production", 1), delivered,
-                      record.tag_message(record.summary_line("assign", "demo", "v0.0.2", "production"),
-                                         {"environment": "production", **evidence})),
-    ], record.Identity("release-bot", "bot@localhost"))
+    record_promotion(repo, "demo", "v0.0.2", delivered, 1, metrics={"accuracy": 0.93})
     git(repo, "checkout", "-q", "-b", "readme-only")
     (repo / "README.md").write_text("typo fixed\n")
     (repo / "metrics.json").write_text('{"accuracy": 0.85}')  # what this run evaluated: worse than production

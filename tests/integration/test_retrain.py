@@ -14,7 +14,7 @@ from mlcd.config import load_config
 from mlcd.errors import InputError
 from mlcd.monitoring.reference import reference_revision
 from mlcd.retrain import data_files, is_import, push_proposal, update_data
-from testing.promotion import MODEL, commit, make_project
+from testing.promotion import MODEL, commit, make_project, record_promotion
 from testing.repos import git, tool_env
 
 pytestmark = pytest.mark.integration
@@ -115,9 +115,9 @@ def test_drift_reference_revision_is_the_newest_production_tag(tmp_path: Path) -
     assert reference_revision(config, "production").commit == first
     assert "no production tag yet" in reference_revision(config, "production").describe
 
-    git(project, "tag", f"{MODEL}#production#1", first)
+    record_promotion(project, MODEL, "v0.0.1", first, 1)
     second = commit(project, "retrained")
-    git(project, "tag", f"{MODEL}#production#2", second)
+    record_promotion(project, MODEL, "v0.0.2", second, 2)
     commit(project, "not in production")
 
     chosen = reference_revision(config, "production")

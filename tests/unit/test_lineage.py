@@ -1,9 +1,8 @@
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
-from mlcd.lineage import dotted_get, dvc_lock_hashes, git_state, lineage_path, parse_cuda_version, parse_nvidia_smi
+from mlcd.lineage import dotted_get, dvc_lock_hashes, lineage_path, parse_cuda_version, parse_nvidia_smi
 
 # Captured from real machines: `nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader,nounits`
 TWO_GPUS = """NVIDIA A100-SXM4-40GB, 535.104.05, 40960
@@ -46,19 +45,6 @@ stages:
 """)
     assert dvc_lock_hashes(tmp_path) == {"data/train.csv": "aaa", "models/model.skops": "ccc"}
     assert dvc_lock_hashes(tmp_path / "nowhere") == {}
-
-
-def test_git_state(tmp_path: Path) -> None:
-    assert git_state(tmp_path) == (None, None)
-    run = lambda *a: subprocess.run(["git", *a], cwd=tmp_path, check=True, capture_output=True)  # noqa: E731
-    run("init", "-q")
-    (tmp_path / "f").write_text("1")
-    run("add", "f")
-    run("-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "x")
-    commit, dirty = git_state(tmp_path)
-    assert commit is not None and len(commit) == 40 and dirty is False
-    (tmp_path / "f").write_text("2")
-    assert git_state(tmp_path)[1] is True
 
 
 def test_small_helpers() -> None:
