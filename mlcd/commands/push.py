@@ -22,12 +22,12 @@ def run(args: argparse.Namespace) -> int:
     commit, _ = git.head_state(Path.cwd())
     result = push(connect(), args.image, to, out, revision=commit)
     Path(args.digest_file).write_text(result.digest + "\n", encoding="utf-8")
-    out.success(f"pushed {result.reference} (digest verified with the {result.verified_by})")
+    out.success(f"pushed {result.reference} (the digest the registry reports is the one the engine pushed)")
     out.info(f"  tags: {', '.join(result.tags)}")
     out.info(f"  digest → {args.digest_file}")
     out.set_output("digest", result.digest)
     out.set_output("image", result.reference)
-    out.set_output("tags", ",".join(f"{result.target.repository}:{tag}" for tag in result.tags))
+    out.set_output("tags", ",".join(f"{result.target.name}:{tag}" for tag in result.tags))
     out.step_summary(f"### Pushed `{result.reference}`\n\nTags: "
                      + ", ".join(f"`{tag}`" for tag in result.tags) + "\n")
     return 0

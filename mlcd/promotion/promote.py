@@ -44,9 +44,9 @@ from mlcd.promotion import checks, record
 from mlcd.promotion.github import DeploymentLog, approver
 from mlcd.promotion.lock import promotion_lock
 from mlcd.promotion.record import Event, History, Identity, NewTag
-from mlcd.promotion.registry import ImageRef, Manifest, NotInRegistry, Registry, is_digest, parse_reference
 from mlcd.promotion.targets import Deployed, DeployTarget, Release, make_target
 from mlcd.promotion.verify import Parity, deployed_parity
+from mlcd.registry import ImageRef, Manifest, NotInRegistry, Registry, is_digest, parse_reference
 
 Kind = Literal["promote", "rollback"]
 DEPLOY_DIR = "deploy"

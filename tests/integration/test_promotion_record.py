@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from mlcd.errors import PromotionBusy
+from mlcd.git import remote_auth
 from mlcd.promotion import lock, record
 from mlcd.promotion.record import History, Identity, NewTag
 from testing.promotion import MODEL, commit, gto, make_project
@@ -170,11 +171,11 @@ def test_on_github_the_token_pushes_without_persisted_credentials(project: Path)
     import base64
 
     env = {"GITHUB_TOKEN": "t0ken", "GITHUB_SERVER_URL": "https://github.com"}
-    assert record.remote_auth(project, "origin", env) == {}  # origin is a local path
+    assert remote_auth(project, "origin", env) == {}  # origin is a local path
     git(project, "remote", "add", "github", "https://github.com/acme/penguins.git")
-    auth = record.remote_auth(project, "github", env)
+    auth = remote_auth(project, "github", env)
     assert auth["GIT_CONFIG_KEY_0"] == "http.https://github.com/.extraheader"
     assert auth["GIT_CONFIG_VALUE_0"] == "AUTHORIZATION: basic " + base64.b64encode(b"x-access-token:t0ken").decode()
-    assert record.remote_auth(project, "github", {}) == {}
+    assert remote_auth(project, "github", {}) == {}
     git(project, "config", "http.https://github.com/.extraheader", "AUTHORIZATION: basic persisted")
-    assert record.remote_auth(project, "github", env) == {}
+    assert remote_auth(project, "github", env) == {}

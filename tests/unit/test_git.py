@@ -69,12 +69,3 @@ def test_ensure_revision_fetches_from_the_remote_or_says_how_to_fix(tmp_path: Pa
                                          r"be fetched from 'origin'"):
         git.ensure_revision(clone, "origin/gone")
 
-
-def test_remote_auth_only_for_github_remotes_without_credentials(tmp_path: Path) -> None:
-    repo = make_repo(tmp_path / "repo")
-    subprocess.run(["git", "remote", "add", "origin", "https://github.com/o/r.git"], cwd=repo, check=True)
-    auth = git.remote_auth(repo, "origin", {"GITHUB_TOKEN": "t0ken"})
-    assert auth["GIT_CONFIG_KEY_0"] == "http.https://github.com/.extraheader"
-    assert git.remote_auth(repo, "origin", {}) == {}
-    subprocess.run(["git", "remote", "add", "elsewhere", "https://example.com/o/r.git"], cwd=repo, check=True)
-    assert git.remote_auth(repo, "elsewhere", {"GITHUB_TOKEN": "t0ken"}) == {}

@@ -19,10 +19,11 @@ from mlcd.config.model import ColumnSpec
 from mlcd.errors import InputError, UsageError
 from mlcd.packaging import labels, parity, sbom
 from mlcd.packaging.build import BuildProgress, Step, failure_fix, reset_context
-from mlcd.packaging.push import PushProgress, Target, parse_target, push_fix, tags_for
+from mlcd.packaging.push import PushProgress, parse_target, push_fix, tags_for
 from mlcd.packaging.requirements import installed_versions, requirement_name, serving_names, serving_requirements
 from mlcd.packaging.smoke import ErrorCheck, SmokeReport, signals_interrupt
 from mlcd.packaging.wheelhouse import open_wheelhouse
+from mlcd.registry import ImageRef, Registry
 
 # as importlib.metadata.requires("mlcd") gives them: the core, then each extra's in its marker
 MLCD_REQUIRES = ["pyyaml>=6", "requests>=2.31", 'dvc>=3.40; extra == "train"', 'pandas>=2.0; extra == "train"',
@@ -179,7 +180,8 @@ def test_the_environment_id_is_the_image_after_mlcd_is_copied_in() -> None:
 ])
 def test_targets_are_read_as_docker_reads_references(text: str, registry: str, path: str, api: str) -> None:
     target = parse_target(text)
-    assert (target.registry, target.path, target.api) == (registry, path, api)
+    assert (target.registry, target.repository, f"{Registry(target.registry).base}/{target.repository}") == \
+        (registry, path, api)
 
 
 @pytest.mark.parametrize("text", ["ghcr.io/o/m:latest", "ghcr.io/o/m@sha256:abc", "ghcr.io/O/M", ""])
@@ -201,7 +203,7 @@ def test_push_progress_finds_errors_only_the_stream_reports() -> None:
         progress.feed(chunk)
     assert progress.layers == {"a1": "Pushed", "b2": "Layer already exists"}
     assert progress.error == "unauthorized: authentication required" and progress.digest is None
-    target = Target("ghcr.io", "o/m")
+    target = ImageRef("ghcr.io", "o/m")
     assert "docker login ghcr.io" in push_fix(progress.error, target)
     assert "registry is running" in push_fix("dial tcp 127.0.0.1:5999: connect: connection refused", target)
     done = PushProgress()

@@ -1,9 +1,12 @@
-"""An OCI registry over its HTTP API (the Distribution spec): read a manifest and its image config by
-digest, and point a tag at a digest without pulling the image.
+"""Image references and OCI registries over their HTTP API (the Distribution spec): read a manifest and its
+image config by digest, and point a tag at a digest without pulling the image.
 
-Anonymous access, or a token: ``MLCD_REGISTRY_USERNAME`` / ``MLCD_REGISTRY_PASSWORD`` are sent to the
-registry's token service when it asks for one (``WWW-Authenticate: Bearer``), and as basic auth when it
-asks for that. Registries on loopback addresses are spoken to over plain HTTP, every other over HTTPS.
+References are read as Docker reads them (a first part without a dot or port, other than localhost, is a
+path on Docker Hub). Credentials have one source, the one the Docker engine uses: what `docker login`
+(locally) or docker/login-action (in a workflow) stored for the host, in Docker's config file or its
+credential helper. They are sent to the registry's token service when it asks for a token
+(``WWW-Authenticate: Bearer``), and as basic auth when it asks for that; without them, access is anonymous.
+Registries on loopback addresses are spoken to over plain HTTP, every other over HTTPS.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -29,7 +33,9 @@ INDEX_TYPES = (
 )
 DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 _REFERENCE = re.compile(r"^(?P<name>[^@]+?)(?::(?P<tag>[\w][\w.-]{0,127}))?(?:@(?P<digest>sha256:[0-9a-f]{64}))?$")
+_COMPONENT = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
 _LOOPBACK = re.compile(r"^(localhost|127\.\d+\.\d+\.\d+|\[::1\])(:\d+)?$")
+DOCKER_HUB = "docker.io"
 
 
 @dataclass(frozen=True)
@@ -53,14 +59,38 @@ class ImageRef:
 
 
 def parse_reference(text: str) -> ImageRef:
-    """``host[:port]/path[:tag][@sha256:…]``; the registry host is required (mlcd never guesses Docker Hub)."""
+    """``[host[:port]/]path[:tag][@sha256:…]`` as Docker reads it: the first part is the registry when it has
+    a dot or a port or is localhost, else the image is on Docker Hub (``model`` is ``docker.io/library/model``)."""
     match = _REFERENCE.match(text.strip())
-    host, _, path = (match["name"] if match else "").partition("/")
-    if not match or not path or not ("." in host or ":" in host or host == "localhost"):
-        raise UsageError(f"'{text}' is not an image reference with a registry host, like "
-                         "127.0.0.1:5000/model@sha256:… or ghcr.io/owner/model",
-                         fix="set package.image in mlcd.yaml to the image repository, e.g. ghcr.io/OWNER/NAME")
-    return ImageRef(host, path, match["tag"], match["digest"])
+    name = match["name"] if match else ""
+    first, _, rest = name.partition("/")
+    if rest and ("." in first or ":" in first or first == "localhost"):
+        registry, path = first, rest
+    else:
+        registry, path = DOCKER_HUB, name if "/" in name else f"library/{name}"
+    if not match or not name or any(not _COMPONENT.match(part) for part in path.split("/")):
+        raise UsageError(f"'{text}' is not an image reference like ghcr.io/owner/model, "
+                         "127.0.0.1:5000/model@sha256:… or owner/model (Docker Hub)",
+                         fix="use lowercase letters, digits and . _ - separated by /, e.g. ghcr.io/owner/model")
+    return ImageRef(registry, path, match["tag"], match["digest"])
+
+
+def docker_login(host: str, env: Mapping[str, str] | None = None) -> tuple[str, str] | None:
+    """(user, password) that `docker login HOST` stored, where the engine finds it (``$DOCKER_CONFIG`` or
+    ``~/.docker/config.json``, or its credential helper); None when there is none."""
+    try:
+        from docker import auth, errors
+    except ImportError:  # the package extra is not installed: anonymous access
+        return None
+    directory = (env or {}).get("DOCKER_CONFIG")
+    try:
+        config = auth.load_config(config_path=str(Path(directory) / "config.json") if directory else None)
+        found = config.resolve_authconfig(host) or {}
+    except errors.DockerException:
+        return None
+    fields = {str(key).lower(): value for key, value in found.items()}
+    user, password = fields.get("username"), fields.get("password")
+    return (str(user), str(password)) if user and password else None
 
 
 class NotInRegistry(DockerError):
@@ -99,13 +129,22 @@ class Registry:
     def __init__(self, host: str, *, env: Mapping[str, str] | None = None,
                  session: requests.Session | None = None, timeout: float = 30.0) -> None:
         self.host = host
-        self.base = f"{'http' if _LOOPBACK.match(host) else 'https'}://{host}/v2"
+        api_host = "registry-1.docker.io" if host == DOCKER_HUB else host
+        self.base = f"{'http' if _LOOPBACK.match(host) else 'https'}://{api_host}/v2"
         self.session = session if session is not None else requests.Session()
+        self.session.trust_env = not self.base.startswith("http://")  # no proxy for a registry on loopback
         self.timeout = timeout
-        env = env or {}
-        user, password = env.get("MLCD_REGISTRY_USERNAME"), env.get("MLCD_REGISTRY_PASSWORD")
-        self._credentials = (user, password) if user and password else None
+        self._credentials = docker_login(host, env)
         self._auth: dict[str, str] = {}
+
+    def digest(self, repository: str, tag: str) -> str:
+        """The manifest digest the registry holds for a tag (as it reports it, else of the bytes it serves)."""
+        response = self._call("HEAD", f"{repository}/manifests/{tag}",
+                              headers={"Accept": ", ".join(MANIFEST_TYPES + INDEX_TYPES)}, missing_ok=True)
+        if response is None:
+            raise NotInRegistry(f"no {self.host}/{repository}:{tag} in the registry", fix="push it again")
+        said = response.headers.get("Docker-Content-Digest")
+        return str(said) if said else self.manifest(repository, tag).digest
 
     def manifest(self, repository: str, reference: str) -> Manifest:
         """The manifest at a digest or tag, its content checked against the digest asked for."""
@@ -177,8 +216,8 @@ class Registry:
             return None
         if response.status_code >= 400:
             said = " ".join(response.text.split())[:300]
-            fix = ("set MLCD_REGISTRY_USERNAME and MLCD_REGISTRY_PASSWORD (for ghcr.io: the actor and "
-                   "GITHUB_TOKEN, with `permissions: {packages: write}`)" if response.status_code in (401, 403)
+            fix = (f"log in first: `docker login {self.host}` (in a workflow, docker/login-action; for ghcr.io the "
+                   "actor and GITHUB_TOKEN with `permissions: {packages: write}`)" if response.status_code in (401, 403)
                    else None)
             raise DockerError(f"{method} {self.host}/v2/{path}: the registry answered {response.status_code} {said}",
                               fix=fix)

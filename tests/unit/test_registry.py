@@ -9,13 +9,14 @@ import json
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from mlcd.errors import DockerError, UsageError
-from mlcd.promotion.registry import Registry, parse_reference
+from mlcd.registry import Registry, docker_login, parse_reference
 
 CONFIG = json.dumps({"config": {"Labels": {"dev.mlcd.model.name": "penguins"}, "Env": ["MLCD_PORT=9000"]}}).encode()
 CONFIG_DIGEST = "sha256:" + hashlib.sha256(CONFIG).hexdigest()
@@ -90,51 +91,73 @@ def fake() -> Iterator[FakeRegistry]:
     registry.server.shutdown()
 
 
-def _client(fake: FakeRegistry) -> Registry:
-    return Registry(f"127.0.0.1:{fake.port}", env={"MLCD_REGISTRY_USERNAME": "ci", "MLCD_REGISTRY_PASSWORD": "pw"})
+def docker_config(tmp_path: Path, host: str, user: str, password: str) -> dict[str, str]:
+    """What `docker login HOST` leaves behind: a config.json in $DOCKER_CONFIG."""
+    auth = base64.b64encode(f"{user}:{password}".encode()).decode()
+    (tmp_path / "config.json").write_text(json.dumps({"auths": {host: {"auth": auth}}}))
+    return {"DOCKER_CONFIG": str(tmp_path)}
 
 
-def test_reads_a_manifest_and_its_labels_with_a_pull_token(fake: FakeRegistry) -> None:
-    registry = _client(fake)
+@pytest.fixture
+def logged_in(tmp_path: Path, fake: FakeRegistry) -> dict[str, str]:
+    return docker_config(tmp_path, f"127.0.0.1:{fake.port}", "ci", "pw")
+
+
+def _client(fake: FakeRegistry, env: dict[str, str]) -> Registry:
+    return Registry(f"127.0.0.1:{fake.port}", env=env)
+
+
+def test_reads_a_manifest_and_its_labels_with_a_pull_token(fake: FakeRegistry, logged_in: dict[str, str]) -> None:
+    registry = _client(fake, logged_in)
     manifest = registry.manifest("penguins", DIGEST)
     assert manifest.digest == DIGEST
     assert registry.labels("penguins", manifest) == {"dev.mlcd.model.name": "penguins"}
     assert fake.token_requests == ["ci:pw repository:penguins:pull"]
 
 
-def test_retags_by_digest_with_a_push_token(fake: FakeRegistry) -> None:
-    registry = _client(fake)
+def test_retags_by_digest_with_a_push_token(fake: FakeRegistry, logged_in: dict[str, str]) -> None:
+    registry = _client(fake, logged_in)
     manifest = registry.manifest("penguins", DIGEST)
     registry.tag("penguins", manifest, "production")
     assert fake.tags["production"] == MANIFEST
     assert fake.token_requests[-1] == "ci:pw repository:penguins:push"
 
 
-def test_content_that_does_not_match_its_digest_is_refused() -> None:
+def test_content_that_does_not_match_its_digest_is_refused(tmp_path: Path) -> None:
     fake = FakeRegistry(corrupt=True)
     try:
         with pytest.raises(DockerError, match="whose sha256 is"):
-            _client(fake).manifest("penguins", DIGEST)
+            _client(fake, docker_config(tmp_path, f"127.0.0.1:{fake.port}", "ci", "pw")).manifest("penguins", DIGEST)
     finally:
         fake.server.shutdown()
 
 
-def test_a_missing_image_says_how_to_get_it_there(fake: FakeRegistry) -> None:
+def test_a_missing_image_says_how_to_get_it_there(fake: FakeRegistry, logged_in: dict[str, str]) -> None:
     with pytest.raises(DockerError, match="no image") as raised:
-        _client(fake).manifest("penguins", "sha256:" + "0" * 64)
+        _client(fake, logged_in).manifest("penguins", "sha256:" + "0" * 64)
     assert raised.value.fix and "mlcd push" in raised.value.fix
 
 
-def test_without_credentials_the_refusal_names_them(fake: FakeRegistry) -> None:
+def test_without_a_login_the_refusal_says_how_to_log_in(fake: FakeRegistry, tmp_path: Path) -> None:
+    elsewhere = docker_config(tmp_path, "ghcr.io", "someone", "else")  # a login, but for another host
     with pytest.raises(DockerError, match="401") as raised:
-        Registry(f"127.0.0.1:{fake.port}").manifest("penguins", DIGEST)
-    assert raised.value.fix and "MLCD_REGISTRY_USERNAME" in raised.value.fix
+        Registry(f"127.0.0.1:{fake.port}", env=elsewhere).manifest("penguins", DIGEST)
+    assert raised.value.fix and f"docker login 127.0.0.1:{fake.port}" in raised.value.fix
 
 
-def test_references_need_a_registry_host() -> None:
+def test_the_login_is_the_one_docker_stored_for_the_host(tmp_path: Path) -> None:
+    env = docker_config(tmp_path, "ghcr.io", "octocat", "t0ken")
+    assert docker_login("ghcr.io", env) == ("octocat", "t0ken")
+    assert docker_login("127.0.0.1:5000", env) is None
+
+
+def test_references_are_read_as_docker_reads_them() -> None:
     ref = parse_reference(f"ghcr.io/acme/penguins@{DIGEST}")
     assert (ref.registry, ref.repository, ref.digest) == ("ghcr.io", "acme/penguins", DIGEST)
     assert parse_reference("127.0.0.1:5000/penguins:v1").tag == "v1"
     assert Registry("ghcr.io").base == "https://ghcr.io/v2"
-    with pytest.raises(UsageError):
-        parse_reference("penguins:latest")
+    hub = parse_reference("penguins:latest")
+    assert (hub.registry, hub.repository, hub.tag) == ("docker.io", "library/penguins", "latest")
+    assert Registry(hub.registry).base == "https://registry-1.docker.io/v2"
+    with pytest.raises(UsageError, match="is not an image reference"):
+        parse_reference("ghcr.io/Acme/Penguins")
