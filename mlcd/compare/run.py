@@ -172,15 +172,28 @@ def _data_only(hashes: Mapping[str, str], config: Config) -> dict[str, str]:
 def pair_with_base(config: Config, base: Snapshot | None,
                    base_predictions: Path | None) -> tuple[Snapshot | None, BaseScoring]:
     """The base's predictions on this holdout (given, or made by scoring the base commit's model), with the
-    base's numbers measured on those rows when mlcd scored them itself."""
+    base's numbers measured on those rows when mlcd scored them itself; failing that, the numbers the
+    delivery of the base commit evaluated (its registration), else the metrics file at the base commit."""
     if base_predictions is not None:
         return base, BaseScoring(read_predictions(base_predictions), f"the base predictions in {base_predictions}")
     if base is None or base.rev is None:
         return base, BaseScoring(None, "", "no base revision")
     scoring = score_base_model(config, base.rev)
     if scoring.predictions is None:
-        return base, scoring
+        return base_from_record(config, base), scoring
     return measured_on_this_holdout(base, scoring.predictions, config, scoring.detail), scoring
+
+
+def base_from_record(config: Config, base: Snapshot) -> Snapshot:
+    """The base with the metrics its delivery evaluated, when the base commit was registered as a version
+    (deliveries train without committing the metrics file, so the file at the base commit may be older)."""
+    from mlcd.promotion.record import History
+
+    registered = History.read(config.root, config.model.name).version_at(base.rev) if base.rev else None
+    if registered is None or not registered.metrics:
+        return base
+    return replace(base, metrics={**base.metrics, **registered.metrics}, recorded=registered.created.isoformat(),
+                   source=f"the evaluation recorded when {registered.version} was registered (`{registered.tag}`)")
 
 
 def measured_on_this_holdout(base: Snapshot, predictions: Predictions, config: Config, source: str) -> Snapshot:

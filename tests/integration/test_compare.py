@@ -153,14 +153,18 @@ def test_production_numbers_come_from_the_promotion_record_not_a_stale_metrics_f
     git(repo, "checkout", "-q", "-b", "readme-only")
     (repo / "README.md").write_text("typo fixed\n")
     (repo / "metrics.json").write_text('{"accuracy": 0.85}')  # what this run evaluated: worse than production
-    result = mlcd(repo, "compare", "--no-fail")
+    result = mlcd(repo, "compare", "--base", "main", "--no-fail")
     assert result.returncode == 0, result.stderr
     document = json.loads((repo / "comparison.json").read_text())
+    # the base is the delivered commit: its numbers are the ones its delivery evaluated, not the stale file's
+    assert document["base"]["metrics"] == {"accuracy": 0.93}
+    assert document["base"]["source"] == "the evaluation recorded when v0.0.2 was registered (`demo@v0.0.2`)"
     assert document["production"]["metrics"] == {"accuracy": 0.93}
     assert document["production"]["source"] == "the promotion record of v0.0.2 (`demo#production#1`)"
     [gate] = [g for g in document["gates"] if g["kind"] == "regression_vs_production"]
     assert (gate["verdict"], gate["reference"]) == ("fail", 0.93)  # against the stale 0.70 it would pass
     assert mlcd(repo, "report").returncode == 0
     report = (repo / "report.md").read_text()
-    assert "Where the numbers come from: production: the promotion record of v0.0.2 (`demo#production#1`), " \
+    assert "Where the numbers come from: base: the evaluation recorded when v0.0.2 was registered " \
+           "(`demo@v0.0.2`), recorded just now; production: the promotion record of v0.0.2 (`demo#production#1`), " \
            "recorded just now." in report
