@@ -17,7 +17,7 @@ import yaml
 
 from mlcd import git
 from mlcd.errors import InputError
-from mlcd.promotion.record import Identity
+from mlcd.record import Identity
 from mlcd.training import dvc
 
 ACTIONS_BOT = Identity("github-actions[bot]", "41898282+github-actions[bot]@users.noreply.github.com")

@@ -152,7 +152,7 @@ def record_promotion(repo: Path, model: str, version: str, commit: str, number: 
     """The promotion record `mlcd promote` writes (annotated tags, read as GTO reads them): ``version``
     registered at ``commit`` and assigned to production as the ``number``-th stage tag; the metrics evidence
     only when given (compare otherwise reads the metrics file at that commit)."""
-    from mlcd.promotion import record
+    from mlcd import record
 
     evidence: dict[str, Any] = {"version": version, **({"metrics": dict(metrics)} if metrics else {})}
     record.create_tags(repo, [

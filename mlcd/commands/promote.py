@@ -10,10 +10,11 @@ import os
 from pathlib import Path
 from typing import Any
 
+from mlcd import record
 from mlcd.config import Config, load_config
 from mlcd.errors import CheckFailed, InputError, MlcdError
 from mlcd.output import Output, get_output
-from mlcd.promotion import evidence, record
+from mlcd.promotion import evidence
 from mlcd.promotion.github import open_pull_request
 from mlcd.promotion.promote import (
     Context,

@@ -7,10 +7,10 @@ import argparse
 import json
 from typing import Any
 
+from mlcd import record
 from mlcd.config import load_config
 from mlcd.output import get_output
-from mlcd.promotion import record
-from mlcd.promotion.record import Event, History
+from mlcd.record import Event, History
 
 
 def _when(event: Event) -> str:

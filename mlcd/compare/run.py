@@ -21,6 +21,7 @@ from mlcd.evaluation.gates import GateResult, apply_gates, passed
 from mlcd.evaluation.metrics import Predictions, compute_metrics
 from mlcd.evaluation.run import read_predictions
 from mlcd.evaluation.slices import largest_gap
+from mlcd.record import History
 
 HISTORY_LENGTH = 10
 
@@ -187,8 +188,6 @@ def pair_with_base(config: Config, base: Snapshot | None,
 def base_from_record(config: Config, base: Snapshot) -> Snapshot:
     """The base with the metrics its delivery evaluated, when the base commit was registered as a version
     (deliveries train without committing the metrics file, so the file at the base commit may be older)."""
-    from mlcd.promotion.record import History
-
     registered = History.read(config.root, config.model.name).version_at(base.rev) if base.rev else None
     if registered is None or not registered.metrics:
         return base
@@ -211,8 +210,6 @@ def production_from_record(config: Config, metrics_file: str, params_file: str) 
     the metrics that version was evaluated with when it was registered; a record without them falls back
     to the metrics file at the version's commit (a delivery trains without committing that file, so it
     may be older than the model)."""
-    from mlcd.promotion.record import History
-
     history = History.read(config.root, config.model.name)
     current = history.current("production")
     if current is None:

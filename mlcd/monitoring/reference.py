@@ -11,6 +11,7 @@ from mlcd import git
 from mlcd.config import Config
 from mlcd.data.io import data_format, first_line, parse_table
 from mlcd.errors import ConfigError, InputError
+from mlcd.record import History
 
 PRODUCTION = "production"
 
@@ -24,8 +25,6 @@ class Revision:
 def reference_revision(config: Config, rev: str) -> Revision:
     """``rev``'s commit; ``production`` is the commit of what the promotion record says runs in production
     (read as every mlcd command reads it), else HEAD."""
-    from mlcd.promotion.record import History
-
     root = config.root
     if rev == PRODUCTION:
         current = History.read(root, config.model.name).current(PRODUCTION)

@@ -30,7 +30,7 @@ from typing import Any, Literal
 
 import yaml
 
-from mlcd import git
+from mlcd import git, record
 from mlcd.actions_context import run_url
 from mlcd.config import Config
 from mlcd.config.model import EnvironmentConfig
@@ -40,12 +40,12 @@ from mlcd.github.client import GitHubClient
 from mlcd.model.io import file_sha256
 from mlcd.output import Output
 from mlcd.packaging.labels import MODEL_SHA256, REVISION
-from mlcd.promotion import checks, record
+from mlcd.promotion import checks
 from mlcd.promotion.github import DeploymentLog, approver
 from mlcd.promotion.lock import promotion_lock
-from mlcd.promotion.record import Event, History, Identity, NewTag
 from mlcd.promotion.targets import Deployed, DeployTarget, Release, make_target
 from mlcd.promotion.verify import Parity, deployed_parity
+from mlcd.record import Event, History, Identity, NewTag
 from mlcd.registry import ImageRef, Manifest, NotInRegistry, Registry, is_digest, parse_reference
 
 Kind = Literal["promote", "rollback"]

@@ -23,7 +23,7 @@ import pytest
 import requests
 import yaml
 
-from mlcd.promotion.record import History
+from mlcd.record import History
 from testing import webhooks
 from testing.act import Act, ActRun, called_workflow, job_permissions
 from testing.github_standin import GitHubStandin

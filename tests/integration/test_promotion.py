@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from mlcd.promotion.record import History
+from mlcd.record import History
 from testing.images import docker_client, start_services, unique
 from testing.promotion import (
     MODEL,

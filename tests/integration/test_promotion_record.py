@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from mlcd import record
 from mlcd.errors import PromotionBusy
 from mlcd.git import remote_auth
-from mlcd.promotion import lock, record
-from mlcd.promotion.record import History, Identity, NewTag
+from mlcd.promotion import lock
+from mlcd.record import History, Identity, NewTag
 from testing.promotion import MODEL, commit, gto, make_project
 from testing.repos import git
 

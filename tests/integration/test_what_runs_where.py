@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from mlcd import record
 from mlcd.config import load_config
 from mlcd.monitoring.reference import reference_revision
-from mlcd.promotion import record
 from testing.configs import MINIMAL_CONFIG
 from testing.promotion import record_promotion
 from testing.repos import git, mlcd

@@ -11,14 +11,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from mlcd import record
 from mlcd.config import validate_text
 from mlcd.config.model import GatesConfig, KubernetesTargetConfig, MetricGate, build_deploy
 from mlcd.errors import ConfigError, UsageError
-from mlcd.promotion import checks, record
-from mlcd.promotion.record import Event, History
+from mlcd.promotion import checks
 from mlcd.promotion.targets import Release
 from mlcd.promotion.targets.kubernetes import render
 from mlcd.promotion.targets.webhook import sign, signature_matches
+from mlcd.record import Event, History
 from testing.configs import MINIMAL_CONFIG
 
 MODEL = "penguins-classifier"
