@@ -6,7 +6,8 @@ from __future__ import annotations
 import base64
 import os
 import subprocess
-from collections.abc import Mapping
+import tempfile
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from mlcd.errors import InputError, ToolFailed
@@ -120,3 +121,21 @@ def run_remote(root: Path, remote: str, *args: str, check: bool = True) -> subpr
     """``git args`` for a command that talks to ``remote`` (push, fetch, ls-remote), authenticated as
     `remote_auth` says."""
     return run(root, *args, env=remote_auth(root, remote, os.environ) or None, check=check)
+
+
+def push_commit(root: Path, remote: str, *, parent: str, branch: str, message: str, author: tuple[str, str],
+                stage: Callable[[Mapping[str, str]], object]) -> str:
+    """A commit on ``parent`` whose tree is parent's with ``stage(index_env)`` applied to a temporary index
+    (run git with ``env=index_env`` to add files to it), force-pushed to ``remote`` as ``branch``; the work
+    tree and the checkout's index stay as they are. Returns the commit."""
+    with tempfile.TemporaryDirectory(prefix="mlcd-index-") as directory:
+        index = {"GIT_INDEX_FILE": os.path.join(directory, "index")}
+        run(root, "read-tree", parent, env=index)
+        stage(index)
+        tree = run(root, "write-tree", env=index).stdout.strip()
+    name, email = author
+    names = {"GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email, "GIT_COMMITTER_NAME": name,
+             "GIT_COMMITTER_EMAIL": email}
+    commit = run(root, "commit-tree", tree, "-p", parent, "-m", message, env=names).stdout.strip()
+    run_remote(root, remote, "push", "--force", "--porcelain", remote, f"{commit}:refs/heads/{branch}")
+    return commit

@@ -7,8 +7,6 @@ revision, pushed to its own branch; the pull request workflow then gates it like
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,14 +79,8 @@ def push_proposal(root: Path, remote: str, branch: str, message: str, env: Mappi
     if not changed:
         return Proposal(branch, None, [])
     head = git.run(root, "rev-parse", "HEAD").stdout.strip()
-    with tempfile.TemporaryDirectory(prefix="mlcd-index-") as directory:
-        index = {"GIT_INDEX_FILE": os.path.join(directory, "index")}
-        git.run(root, "read-tree", head, env=index)
-        git.run(root, "add", "--all", "--", *changed, env=index)
-        tree = git.run(root, "write-tree", env=index).stdout.strip()
     identity = ACTIONS_BOT if env.get("GITHUB_ACTIONS") == "true" else Identity.detect(root, env)
-    names = {"GIT_AUTHOR_NAME": identity.name, "GIT_AUTHOR_EMAIL": identity.email,
-             "GIT_COMMITTER_NAME": identity.name, "GIT_COMMITTER_EMAIL": identity.email}
-    commit = git.run(root, "commit-tree", tree, "-p", head, "-m", message, env=names).stdout.strip()
-    git.run_remote(root, remote, "push", "--force", "--porcelain", remote, f"{commit}:refs/heads/{branch}")
+    commit = git.push_commit(root, remote, parent=head, branch=branch, message=message,
+                             author=(identity.name, identity.email),
+                             stage=lambda index: git.run(root, "add", "--all", "--", *changed, env=index))
     return Proposal(branch, commit, changed)

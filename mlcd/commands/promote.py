@@ -10,23 +10,15 @@ import os
 from pathlib import Path
 from typing import Any
 
-from mlcd import record
 from mlcd.config import Config, load_config
 from mlcd.errors import CheckFailed, InputError, MlcdError
 from mlcd.output import Output, get_output
 from mlcd.promotion import evidence
-from mlcd.promotion.github import open_pull_request
-from mlcd.promotion.promote import (
-    Context,
-    Outcome,
-    Plan,
-    data_tests_result,
-    not_configured,
-    plan,
-    promote,
-    push_promotion_branch,
-    show_plan,
-)
+from mlcd.promotion.context import Context, not_configured
+from mlcd.promotion.plan import Plan
+from mlcd.promotion.promotion_pr import propose
+from mlcd.promotion.saga import Outcome, promote
+from mlcd.promotion.state import data_tests_result, review
 
 
 def _json(path: str | None) -> dict[str, Any] | None:
@@ -64,19 +56,19 @@ def run(args: argparse.Namespace) -> int:
     ctx = Context.create(config, os.environ, out)
     passed = data_tests_result(Path(args.data_test)) if args.data_test else None
     if args.plan or args.via_pr:
-        if config.deploy.push:
-            record.fetch_tags(ctx.root, config.deploy.remote, config.model.name)
-        with out.group(f"Plan: {args.what or 'deploy/' + args.to + '.yaml'} → {args.to}"):
-            the_plan = plan(ctx, args.what, args.to, register_as=args.register_as, data_tests_passed=passed)
-            show_plan(the_plan, out)
-        publish(out, config, the_plan, args, None)
+        the_plan = review(ctx, args.what, args.to, register_as=args.register_as, data_tests_passed=passed)
+        text = publish(out, config, the_plan, args, None)
         out.info(f"  evidence → {args.evidence}")
         if the_plan.refused:
             raise CheckFailed(f"promotion of {the_plan.candidate.version} to {args.to} would be refused for "
                               f"{len(the_plan.problems)} reason(s), each above and in {args.evidence}",
                               failures=the_plan.problems)
         if args.via_pr:
-            return _pull_request(ctx, the_plan, args, out)
+            url = propose(ctx, the_plan, args.base, text)
+            if url is not None:
+                out.success(f"promotion pull request: {url}")
+                out.set_output("pull-request-url", url)
+            return 0
         out.success(f"{the_plan.candidate.version} may be promoted to {args.to}"
                     + (" (it is there already)" if the_plan.noop else ""))
         return 0
@@ -93,17 +85,3 @@ def run(args: argparse.Namespace) -> int:
     out.set_output("action", outcome.action)
     return 0
 
-
-def _pull_request(ctx: Context, the_plan: Plan, args: argparse.Namespace, out: Output) -> int:
-    with out.group(f"Promotion branch for {args.to}"):
-        branch = push_promotion_branch(ctx, the_plan, args.base)
-        out.info(f"  pushed {branch}: deploy/{args.to}.yaml → {the_plan.candidate.version}")
-    if ctx.github is None or ctx.repo is None:
-        out.warning(f"no GITHUB_TOKEN and GITHUB_REPOSITORY: open the pull request from {branch} by hand")
-        return 0
-    body = Path(args.evidence).read_text(encoding="utf-8")
-    title = f"Promote {the_plan.model} {the_plan.candidate.version} to {args.to}"
-    url = open_pull_request(ctx.github, ctx.repo, head=branch, base=args.base, title=title, body=body)
-    out.success(f"promotion pull request: {url}")
-    out.set_output("pull-request-url", url)
-    return 0

@@ -10,16 +10,16 @@ from pathlib import Path
 from mlcd.config import load_config
 from mlcd.output import get_output
 from mlcd.promotion import evidence
-from mlcd.promotion.promote import Context, promote, rollback_target
+from mlcd.promotion.context import Context
+from mlcd.promotion.saga import rollback
 
 
 def run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     out = get_output()
     ctx = Context.create(config, os.environ, out)
-    version = rollback_target(ctx, args.environment, args.to)
-    outcome = promote(ctx, version, args.environment, kind="rollback",
-                      parity_golden=Path(args.golden) if args.golden else None, require_parity=args.require_parity)
+    outcome = rollback(ctx, args.environment, args.to, parity_golden=Path(args.golden) if args.golden else None,
+                       require_parity=args.require_parity)
     out.step_summary(evidence.markdown(outcome.plan, parity=outcome.parity, directions=config.metrics, outcome=outcome))
     out.set_output("version", outcome.plan.candidate.version)
     out.set_output("digest", outcome.plan.candidate.digest)

@@ -7,32 +7,9 @@ import argparse
 import json
 from typing import Any
 
-from mlcd import record
 from mlcd.config import load_config
 from mlcd.output import get_output
-from mlcd.record import Event, History
-
-
-def _when(event: Event) -> str:
-    return event.created.strftime("%Y-%m-%d %H:%M UTC")
-
-
-def _entry(history: History, event: Event) -> dict[str, Any]:
-    return {"version": event.version, "digest": history.digest_of(event), "action": event.action,
-            "kind": event.kind, "at": event.created.isoformat(), "by": event.who, "tag": event.tag,
-            "run_url": event.run_url}
-
-
-def status(history: History, environments: list[str], last: int) -> dict[str, Any]:
-    result: dict[str, Any] = {"model": history.model, "environments": {}}
-    for name in environments:
-        current = history.current(name)
-        events = history.stage_events(name)
-        result["environments"][name] = {
-            "current": _entry(history, current) if current else None,
-            "history": [_entry(history, e) for e in reversed(events)][:last],
-        }
-    return result
+from mlcd.promotion.status import read_status
 
 
 def text(result: dict[str, Any]) -> str:
@@ -54,16 +31,7 @@ def text(result: dict[str, Any]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
-    model = config.model.name
-    record.check_model_name(model)
-    fetch = config.deploy.push and not args.no_fetch
-    record.check_repository(config.root, config.deploy.remote if fetch else None, config.source)
-    if fetch:
-        record.fetch_tags(config.root, config.deploy.remote, model)
-    history = History.read(config.root, model)
-    environments = list(dict.fromkeys([*config.deploy.stages, *config.deploy.environments]))
-    environments += sorted({e.stage for e in history.events if e.stage and e.stage not in environments})
-    result = status(history, environments, args.last)
+    result = read_status(config, fetch=not args.no_fetch, last=args.last)
     print(json.dumps(result, indent=2) if args.json else text(result))
     get_output().set_output("status", json.dumps(result))
     return 0

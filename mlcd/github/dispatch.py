@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 from mlcd.errors import GitHubError, UsageError
 from mlcd.github.client import GitHubClient
-from mlcd.github.publish import _checked_repo
+from mlcd.github.publish import checked_repo
 
 DISPATCH_PERMISSIONS = "actions: write"
 MAX_INPUTS = 25
@@ -27,7 +27,7 @@ class Dispatched:
 def dispatch_workflow(client: GitHubClient, repo: str, workflow: str, ref: str,
                       inputs: Mapping[str, str] | None = None) -> Dispatched:
     """Ask GitHub to run ``workflow`` (its file name, e.g. ``mlcd-retrain.yml``, or its id) on ``ref``."""
-    repo = _checked_repo(repo)
+    repo = checked_repo(repo)
     if not _WORKFLOW.fullmatch(workflow):
         raise UsageError(f"{workflow!r} is not a workflow", fix="pass the workflow's file name "
                          "(e.g. mlcd-retrain.yml, as in .github/workflows/) or its numeric id")

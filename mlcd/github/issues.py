@@ -9,7 +9,7 @@ from urllib.parse import quote
 
 from mlcd.errors import GitHubError
 from mlcd.github.client import GitHubClient
-from mlcd.github.publish import _checked_repo, truncate
+from mlcd.github.publish import checked_repo, truncate
 from mlcd.report.fit import COMMENT_LIMIT
 
 DRIFT_LABEL = "mlcd-drift"
@@ -33,7 +33,7 @@ def find_alert_issue(client: GitHubClient, repo: str, label: str = DRIFT_LABEL,
                      marker: str = DRIFT_MARKER) -> dict[str, Any] | None:
     """The oldest open issue with ``label`` whose body starts with ``marker`` (issues a person opened with
     the same label are not mlcd's); None when there is none."""
-    ours = [issue for issue in client.paginate(f"/repos/{_checked_repo(repo)}/issues",
+    ours = [issue for issue in client.paginate(f"/repos/{checked_repo(repo)}/issues",
                                                {"state": "open", "labels": label}, permission="issues: read")
             if "pull_request" not in issue and str(issue.get("body") or "").startswith(marker)]
     return min(ours, key=lambda issue: int(issue["number"])) if ours else None
@@ -43,7 +43,7 @@ def raise_alert(client: GitHubClient, repo: str, title: str, body: str, *, label
                 marker: str = DRIFT_MARKER) -> AlertIssue:
     """Open the alert issue, or replace the open one's title and body: never a second open issue."""
     _check_marker(marker)
-    repo = _checked_repo(repo)
+    repo = checked_repo(repo)
     text = truncate(f"{marker}\n{body}", COMMENT_LIMIT)
     existing = find_alert_issue(client, repo, label, marker)
     if existing is None:
@@ -65,7 +65,7 @@ def clear_alert(client: GitHubClient, repo: str, note: str, *, label: str = DRIF
     """The alarm has cleared: say so once on the open alert issue (a comment), and leave closing it to a
     person. Nothing when there is no open issue, or its newest comment already says so."""
     _check_marker(marker)
-    repo = _checked_repo(repo)
+    repo = checked_repo(repo)
     existing = find_alert_issue(client, repo, label, marker)
     if existing is None:
         return AlertIssue("quiet")

@@ -69,7 +69,7 @@ def upsert_sticky_comment(
     """
     if not (marker.startswith("<!--") and marker.endswith("-->")):
         raise ValueError(f"the marker must be a hidden HTML comment like {DEFAULT_MARKER}, got {marker!r}")
-    issues = f"/repos/{_checked_repo(repo)}/issues"
+    issues = f"/repos/{checked_repo(repo)}/issues"
     text = truncate(f"{marker}\n{body}", COMMENT_LIMIT)
     def ours_now() -> list[dict[str, Any]]:
         return [comment for comment in client.paginate(f"{issues}/{pr_number}/comments",
@@ -109,7 +109,7 @@ def create_check_run(
     GitHub lets only GitHub Apps (the Actions ``GITHUB_TOKEN`` is one) create check runs: a personal token
     gets a 403, and so does a token without ``checks: write``. A commit status still gates the merge.
     """
-    repo = _checked_repo(repo)
+    repo = checked_repo(repo)
     if not _SHA.fullmatch(head_sha):
         raise UsageError(f"{head_sha!r} is not a full commit SHA", fix="pass the 40-character SHA of the head commit")
     body: dict[str, object] = {
@@ -199,7 +199,8 @@ def _shorten(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _checked_repo(repo: str) -> str:
+def checked_repo(repo: str) -> str:
+    """``repo`` when it is an OWNER/NAME a GitHub API path can carry; a UsageError otherwise."""
     if not _REPO.fullmatch(repo) or ".." in repo:
         raise UsageError(f"{repo!r} is not a repository", fix="pass --repo OWNER/NAME, e.g. --repo octo-org/app")
     return repo

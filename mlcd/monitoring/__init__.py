@@ -2,5 +2,6 @@
 
 ``log_writer`` (no heavy imports: the server loads it) writes the logs; ``log_reader`` reads a window of
 them; ``drift`` holds the statistics and the alarm decision; ``report`` renders the result as JSON and
-Markdown. The format and the statistics are described in docs/monitoring.md.
+Markdown; ``run`` is `mlcd drift`'s use case, from the request to the result. The format and the
+statistics are described in docs/monitoring.md.
 """

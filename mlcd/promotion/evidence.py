@@ -7,7 +7,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from mlcd.evaluation.gates import ARROW, worse_by
-from mlcd.promotion.promote import Outcome, Plan
+from mlcd.promotion.plan import Plan
+from mlcd.promotion.saga import Outcome
 from mlcd.promotion.verify import Parity
 
 

@@ -249,3 +249,25 @@ def test_a_feature_named_like_a_log_field_is_refused(project: Path, terminal: io
     config.write_text(config.read_text().replace("region:", "request_id:"), encoding="utf-8")
     assert drift(project) == 2
     assert "error: contract.columns: request_id clash with the prediction log's own fields" in terminal.getvalue()
+
+
+def test_run_drift_is_the_library_call_behind_the_command(project: Path) -> None:
+    from dataclasses import replace
+
+    from mlcd.config import load_config
+    from mlcd.monitoring.run import DriftRequest, run_drift
+
+    rng = np.random.default_rng(5)
+    later = T0 + timedelta(days=1)
+    write_logs(project / "logs", features(rng, 2000, age_shift=8.0), rng, start=later)
+    config = load_config(str(project / "mlcd.yaml"))
+    out = mlcd.output.Output(io.StringIO(), {})
+    shifted = run_drift(config, DriftRequest(since=later.isoformat()), out)
+    assert shifted is not None and shifted.verdict == "drift" and shifted.result.drifted == ("age",)
+    failure = shifted.failure("drift.md")
+    assert failure is not None and failure.exit_code == 3 and failure.failures[0].startswith("'age' drifted: ")
+    assert json.loads(shifted.json())["drifted"] == ["age"]
+    steady = run_drift(config, DriftRequest(until=later.isoformat()), out)
+    assert steady is not None and steady.verdict == "no drift" and steady.failure("drift.md") is None
+    unconfigured = replace(config, monitoring=replace(config.monitoring, logs=None))
+    assert run_drift(unconfigured, DriftRequest(if_configured=True), out) is None

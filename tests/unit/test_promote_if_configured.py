@@ -11,7 +11,7 @@ import pytest
 
 from mlcd.cli import main
 from mlcd.config import load_config, validate_text
-from mlcd.promotion.promote import not_configured
+from mlcd.promotion.context import not_configured
 
 IMAGE = "ghcr.io/acme/penguins@sha256:" + "a" * 64
 NEW_REPOSITORY = """\

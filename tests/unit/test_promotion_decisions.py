@@ -303,7 +303,7 @@ def test_invalid_deploy_sections_are_refused(change: str, expected: str) -> None
 
 def test_evidence_markdown_shows_metrics_against_the_environment_and_reasons(tmp_path: Path) -> None:
     from mlcd.promotion.evidence import markdown
-    from mlcd.promotion.promote import Candidate, Plan
+    from mlcd.promotion.plan import Candidate, Plan
     from mlcd.registry import ImageRef, Manifest
 
     deploy = build_deploy(validate_text(CONFIG, "mlcd.yaml")[0]["deploy"])
@@ -325,7 +325,8 @@ def test_evidence_markdown_shows_metrics_against_the_environment_and_reasons(tmp
 
 def test_evidence_after_the_promotion_says_what_is_true_afterwards() -> None:
     from mlcd.promotion.evidence import markdown
-    from mlcd.promotion.promote import Candidate, Outcome, Plan
+    from mlcd.promotion.plan import Candidate, Plan
+    from mlcd.promotion.saga import Outcome
     from mlcd.registry import ImageRef, Manifest
 
     deploy = build_deploy(validate_text(CONFIG, "mlcd.yaml")[0]["deploy"])
