@@ -8,13 +8,16 @@ revision, pushed to its own branch; the pull request workflow then gates it like
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import yaml
 
 from mlcd import git
-from mlcd.errors import InputError
+from mlcd.errors import InputError, UsageError
+from mlcd.github import GitHubClient
+from mlcd.github.deployments import open_pull_request
+from mlcd.github.publish import read_body
 from mlcd.record import Identity
 from mlcd.training import dvc
 
@@ -32,6 +35,7 @@ class Proposal:
     branch: str
     commit: str | None  # None: the run changed no tracked file, so there is nothing to propose
     changed: list[str]
+    pull_request: str | None = None  # its URL, once opened
 
 
 def data_files(root: Path) -> list[str]:
@@ -84,3 +88,19 @@ def push_proposal(root: Path, remote: str, branch: str, message: str, env: Mappi
                              author=(identity.name, identity.email),
                              stage=lambda index: git.run(root, "add", "--all", "--", *changed, env=index))
     return Proposal(branch, commit, changed)
+
+
+def propose(root: Path, remote: str, branch: str, title: str, body_file: Path, base: str | None,
+            repo: str, env: Mapping[str, str]) -> Proposal:
+    """What this run changed (a retrained dvc.lock, metrics) pushed as ``branch``, and a pull request into
+    ``base`` (default the branch the workflow runs on) opened with the Markdown in ``body_file``."""
+    base = base or env.get("GITHUB_REF_NAME") or ""
+    if not base:
+        raise UsageError("no base branch (not on GitHub Actions, and no --base)", fix="pass --base BRANCH")
+    body = read_body(body_file, fix="pass --body the Markdown report to propose")
+    client = GitHubClient.from_env(env)  # before pushing: a missing token fails first
+    proposal = push_proposal(root, remote, branch, f"{title}\n", env)
+    if proposal.commit is None:
+        return proposal
+    url = open_pull_request(client, repo, head=branch, base=base, title=title, body=body)
+    return replace(proposal, pull_request=url)

@@ -7,7 +7,6 @@ from pathlib import Path
 from mlcd.compare.run import compare
 from mlcd.config import load_config
 from mlcd.errors import CheckFailed
-from mlcd.evaluation.gates import FAILING
 from mlcd.output import get_output
 
 
@@ -22,14 +21,14 @@ def run(args: argparse.Namespace) -> int:
     target.write_text(json.dumps(comparison.to_json(), indent=2) + "\n", encoding="utf-8")
     for gate in comparison.gates:
         line = f"{gate.verdict.upper():<11} {gate.name}: {gate.reason}"
-        if gate.verdict in FAILING:
+        if gate in comparison.failing:
             out.error(line, title="mlcd gate failed")
         else:
             out.info(f"  {line}")
     out.info(f"  comparison → {target}")
     out.set_output("passed", str(comparison.passed).lower())
     out.set_output("comparison-file", str(target))
-    failing = [g for g in comparison.gates if g.verdict in FAILING]
+    failing = comparison.failing
     if failing and not args.no_fail:
         raise CheckFailed(f"{len(failing)} of {len(comparison.gates)} gate(s) failed: "
                           + "; ".join(g.name for g in failing))

@@ -10,8 +10,8 @@ from mlcd.actions_context import repository
 from mlcd.config import load_config
 from mlcd.errors import UsageError
 from mlcd.github import GitHubClient
+from mlcd.github.deployments import check_reviewers, setup_environment
 from mlcd.output import get_output
-from mlcd.promotion.github import check_reviewers, setup_environment
 
 
 def run(args: argparse.Namespace) -> int:

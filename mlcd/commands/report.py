@@ -1,24 +1,18 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from pathlib import Path
-from typing import Any
 
-from mlcd.compare.run import Comparison, read_data_tests
 from mlcd.config import load_config
-from mlcd.errors import InputError
 from mlcd.output import get_output
-from mlcd.report.markdown import failure_report, render
+from mlcd.report.document import report_markdown
 
 
 def run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
-    if args.failed:
-        markdown = failure_report(args.failed, _data_tests(args.data_test), config.model.name, os.environ)
-    else:
-        markdown = render(_comparison(Path(args.comparison)), config.model.name, os.environ, config.model.path)
+    markdown = report_markdown(config, Path(args.comparison), os.environ, failed=args.failed,
+                               data_test_file=Path(args.data_test) if args.data_test else None)
     target = Path(args.output)
     target.write_text(markdown, encoding="utf-8")
     out = get_output()
@@ -26,20 +20,3 @@ def run(args: argparse.Namespace) -> int:
     out.info(f"report ({len(markdown):,} characters) → {target}" + (" and the job summary" if summary else ""))
     out.set_output("report-file", str(target))
     return 0
-
-
-def _data_tests(name: str | None) -> dict[str, Any] | None:
-    if not name or not Path(name).is_file():
-        return None
-    return read_data_tests(Path(name))
-
-
-def _comparison(source: Path) -> Comparison:
-    try:
-        comparison = Comparison.from_json(json.loads(source.read_text(encoding="utf-8")))
-    except FileNotFoundError:
-        raise InputError(f"{source} does not exist", fix="run `mlcd compare` first") from None
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise InputError(f"{source} is not a comparison written by `mlcd compare` ({exc})",
-                         fix="re-run `mlcd compare`") from None
-    return comparison

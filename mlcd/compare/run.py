@@ -17,7 +17,7 @@ from mlcd.compare.noise import NoiseVerdict, bootstrap_verdict, mcnemar_verdict,
 from mlcd.compare.snapshot import BaselineUnreadable, Snapshot, changed_data, changed_params, load_snapshot
 from mlcd.config import Config
 from mlcd.errors import InputError
-from mlcd.evaluation.gates import GateResult, apply_gates, passed
+from mlcd.evaluation.gates import FAILING, GateResult, apply_gates, passed
 from mlcd.evaluation.metrics import Predictions, compute_metrics
 from mlcd.evaluation.run import read_predictions
 from mlcd.evaluation.slices import largest_gap
@@ -43,6 +43,10 @@ class Comparison:
     @property
     def passed(self) -> bool:
         return passed(self.gates)
+
+    @property
+    def failing(self) -> list[GateResult]:
+        return [gate for gate in self.gates if gate.verdict in FAILING]
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -6,8 +6,8 @@ from __future__ import annotations
 import yaml
 
 from mlcd import git
+from mlcd.github.deployments import open_pull_request
 from mlcd.promotion.context import DEPLOY_DIR, Context
-from mlcd.promotion.github import open_pull_request
 from mlcd.promotion.plan import Plan
 from mlcd.record import Identity
 

@@ -28,10 +28,10 @@ from typing import Any, Literal
 from mlcd import record
 from mlcd.actions_context import run_url
 from mlcd.errors import CheckFailed, DeployFailed, MlcdError
+from mlcd.github.deployments import DeploymentLog, approver
 from mlcd.model.io import file_sha256
 from mlcd.output import Output
 from mlcd.promotion.context import DEPLOY_DIR, Context, environment_config
-from mlcd.promotion.github import DeploymentLog, approver
 from mlcd.promotion.lock import promotion_lock
 from mlcd.promotion.plan import Candidate, Kind, Plan, tags_to_record
 from mlcd.promotion.state import check_subject, review, rollback_target

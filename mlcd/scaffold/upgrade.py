@@ -15,7 +15,17 @@ from pathlib import Path
 import yaml
 
 from mlcd.errors import ConfigError, InputError, Location, UsageError
-from mlcd.release import Pin, Release, find_pins, repin, version_key
+from mlcd.release import (
+    Pin,
+    Release,
+    changelog,
+    changes_between,
+    find_pins,
+    installed_release,
+    release_for_ref,
+    repin,
+    version_key,
+)
 from mlcd.scaffold.init import WORKFLOWS_DIR
 
 
@@ -86,3 +96,22 @@ def write_upgrades(upgrades: list[FileUpgrade]) -> None:
             stream.write(upgrade.text)
         os.chmod(temporary, mode)
         os.replace(temporary, upgrade.path)
+
+
+@dataclass(frozen=True)
+class Upgrade:
+    release: Release
+    files: list[FileUpgrade]  # empty: every pin already names the release
+    changes: str | None  # the CHANGELOG sections in between; None when this install has no changelog
+
+
+def upgrade(root: Path, ref: str | None, *, dry_run: bool = False) -> Upgrade:
+    """Move every pin of mlcd's workflows under ``root`` to the installed release (or ``ref``), touching
+    nothing else, unless ``dry_run``; with the changelog sections between the oldest pin and the release."""
+    release = release_for_ref(ref) if ref else installed_release()
+    files = plan_upgrade(root, release)
+    if files and not dry_run:
+        write_upgrades(files)
+    notes = changelog()
+    changes = changes_between(notes, oldest_version(files), release.version) if notes and files else None
+    return Upgrade(release, files, changes if notes else None)

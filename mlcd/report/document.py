@@ -1,0 +1,39 @@
+"""The pull request's report from the files the run wrote: the comparison (`mlcd compare`), or, for a run
+that could not train, what stopped it with the data tests' result."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from mlcd.compare.run import Comparison, read_data_tests
+from mlcd.config import Config
+from mlcd.errors import InputError
+from mlcd.report.markdown import failure_report, render
+
+
+def report_markdown(config: Config, comparison_file: Path, env: Mapping[str, str], *, failed: str | None = None,
+                    data_test_file: Path | None = None) -> str:
+    """The report: of the comparison, or (``failed`` names the stage that stopped the run) of the failure."""
+    if failed:
+        return failure_report(failed, _data_tests(data_test_file), config.model.name, env)
+    return render(read_comparison(comparison_file), config.model.name, env, config.model.path)
+
+
+def _data_tests(path: Path | None) -> dict[str, Any] | None:
+    if path is None or not path.is_file():
+        return None
+    return read_data_tests(path)
+
+
+def read_comparison(source: Path) -> Comparison:
+    try:
+        comparison = Comparison.from_json(json.loads(source.read_text(encoding="utf-8")))
+    except FileNotFoundError:
+        raise InputError(f"{source} does not exist", fix="run `mlcd compare` first") from None
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise InputError(f"{source} is not a comparison written by `mlcd compare` ({exc})",
+                         fix="re-run `mlcd compare`") from None
+    return comparison
