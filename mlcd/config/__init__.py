@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from mlcd.config.model import DEFAULT_DIRECTIONS, ColumnSpec, Config, Contract, Direction, build_config
-from mlcd.config.validate import Path_, parse_yaml, schema_problems
+from mlcd.config.validate import Path_, parse_yaml, schema_default, schema_problems
 from mlcd.errors import ConfigError, Location
 
 __all__ = [
@@ -93,7 +93,7 @@ def _reference_problems(
     """Checks the schema cannot express: names that must refer to declared columns or metrics."""
     problems: list[ConfigError] = []
     columns = list(data["contract"]["columns"])
-    metrics = list(data.get("metrics") or {"accuracy": None})
+    metrics = list(data.get("metrics") or schema_default("metrics"))
 
     def at(path: Path_) -> Location:
         line, col = positions.get(path, (0, 0))
