@@ -10,8 +10,9 @@ import pandas as pd
 
 from mlcd.config import Config, load_config
 from mlcd.data.io import read_table
+from mlcd.drift import Kind, monitored_columns
 from mlcd.errors import CheckFailed, ConfigError, InputError
-from mlcd.monitoring.drift import PREDICTION, DriftResult, Kind, Thresholds, analyse, monitored_columns
+from mlcd.monitoring.drift import PREDICTION, DriftResult, analyse, contract_skew
 from mlcd.monitoring.log_reader import FieldKind, LogWindow, field_kind, read_window, resolve_window
 from mlcd.monitoring.log_writer import PROBA_PREFIX, RESERVED
 from mlcd.monitoring.reference import read_reference_at, reference_revision
@@ -55,8 +56,9 @@ def run(args: argparse.Namespace) -> int:
     with out.group(f"read prediction logs {logs} ({window.describe()})", ticker=True):
         log = read_window(logs, fields, window)
     with out.group(f"drift of {len(log.frame):,} rows against {reference_name}", ticker=True):
-        result = analyse(reference, log.frame, columns, Thresholds.from_config(config.monitoring),
-                         prediction=(expected, kind) if expected is not None else None, contract=config.contract)
+        skew = contract_skew(log.frame, config.contract, config.monitoring.max_violation_rate)
+        result = analyse(reference, log.frame, columns, config.drift,
+                         prediction=(expected, kind) if expected is not None else None, skew=skew)
     context = _context(config, logs, window.describe(), reference_name, log)
 
     report = markdown(result, context)
@@ -75,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
         raise _failure(result, args.markdown, out)
     if not result.decided:
         out.warning(f"not enough rows to decide: {result.rows} in the window; a column is tested from "
-                    f"monitoring.min_rows ({config.monitoring.min_rows}) values",
+                    f"drift.min_rows ({config.drift.min_rows}) values",
                     title="drift: not enough data")
         return 0
     out.success(f"no drift: {len(result.tested)} columns tested over {result.rows:,} rows")

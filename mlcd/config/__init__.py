@@ -10,9 +10,11 @@ import contextlib
 import difflib
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mlcd.config.deprecated import Deprecation, deprecations, migrate
 from mlcd.config.model import DEFAULT_DIRECTIONS, ColumnSpec, Config, Contract, Direction, build_config
 from mlcd.config.validate import Path_, parse_yaml, schema_default, schema_problems
 from mlcd.errors import ConfigError, Location
@@ -20,13 +22,17 @@ from mlcd.errors import ConfigError, Location
 __all__ = [
     "CONFIG_NAME",
     "DEFAULT_DIRECTIONS",
+    "Checked",
     "ColumnSpec",
     "Config",
     "Contract",
+    "Deprecation",
     "Direction",
+    "check_text",
     "find_config",
     "load_config",
     "validate_text",
+    "warn_deprecated",
 ]
 
 CONFIG_NAME = "mlcd.yaml"
@@ -54,22 +60,40 @@ def find_config(explicit: str | None = None, env: Mapping[str, str] | None = Non
     )
 
 
-def validate_text(text: str, filename: str) -> tuple[dict[str, Any], list[ConfigError]]:
-    """Every problem in a config document, each at its file:line:column. Empty list: valid."""
+@dataclass(frozen=True)
+class Checked:
+    """A config document as written, every problem in it (each at its file:line:column; none: valid), and
+    the deprecated keys it uses."""
+
+    data: dict[str, Any]
+    problems: list[ConfigError]
+    deprecated: list[Deprecation] = field(default_factory=list)
+
+
+def check_text(text: str, filename: str) -> Checked:
     try:
         data, positions = parse_yaml(text, filename)
     except ConfigError as problem:
-        return {}, [problem]
+        return Checked({}, [problem])
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        return {}, [ConfigError("the file must be a mapping of keys to values", location=Location(filename, 1, 1),
-                                fix="start with `version: 1`")]
+        return Checked({}, [ConfigError("the file must be a mapping of keys to values",
+                                        location=Location(filename, 1, 1), fix="start with `version: 1`")])
     problems = schema_problems(data, positions, filename)
+    deprecated: list[Deprecation] = []
     # where the structure is wrong, the schema problems above already say so
     with contextlib.suppress(KeyError, TypeError, AttributeError):
         problems += _reference_problems(data, positions, filename)
-    return data, problems
+        deprecated, both = deprecations(data, positions, filename)
+        problems += both
+    return Checked(data, problems, deprecated)
+
+
+def validate_text(text: str, filename: str) -> tuple[dict[str, Any], list[ConfigError]]:
+    """Every problem in a config document, each at its file:line:column. Empty list: valid."""
+    checked = check_text(text, filename)
+    return checked.data, checked.problems
 
 
 def load_config(explicit: str | None = None, env: Mapping[str, str] | None = None, cwd: Path | None = None) -> Config:
@@ -79,12 +103,25 @@ def load_config(explicit: str | None = None, env: Mapping[str, str] | None = Non
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read {filename}: {exc}", fix="check the file's permissions and encoding") from None
-    data, problems = validate_text(text, filename)
+    checked = check_text(text, filename)
+    problems = checked.problems
     if problems:
         first = problems[0]
         more = f" (and {len(problems) - 1} more: run `mlcd config validate`)" if len(problems) > 1 else ""
         raise ConfigError(first.message + more, location=first.location, fix=first.fix, problems=problems)
-    return build_config(data, path.resolve().parent, filename)
+    warn_deprecated(checked.deprecated)
+    return build_config(migrate(checked.data), path.resolve().parent, filename)
+
+
+def warn_deprecated(keys: list[Deprecation]) -> None:
+    """One warning per deprecated key (a ``::warning`` annotation at its line on GitHub)."""
+    if not keys:
+        return
+    from mlcd.output import get_output
+
+    out = get_output()
+    for key in keys:
+        out.warning(f"{key.message} (fix: {key.fix})", key.location, title="mlcd.yaml: deprecated key")
 
 
 def _reference_problems(

@@ -91,10 +91,21 @@ class QualityConfig:
 
 
 @dataclass(frozen=True)
+class EffectFloors:
+    """The smallest shift worth an alarm, whatever the p-value: PSI for numbers, Jensen–Shannon distance for
+    categories."""
+
+    psi: float = schema_default("drift", "min_effect", "psi")
+    js: float = schema_default("drift", "min_effect", "js")
+
+
+@dataclass(frozen=True)
 class DriftConfig:
-    psi_threshold: float = schema_default("drift", "psi_threshold")
-    ks_pvalue: float = schema_default("drift", "ks_pvalue")
-    chi2_pvalue: float = schema_default("drift", "chi2_pvalue")
+    """When a column drifted, for `mlcd data test` and `mlcd drift` alike (:mod:`mlcd.drift`)."""
+
+    alpha: float = schema_default("drift", "alpha")
+    min_effect: EffectFloors = field(default_factory=EffectFloors)
+    min_rows: int = schema_default("drift", "min_rows")
     bins: int = schema_default("drift", "bins")
     columns: tuple[str, ...] | None = None
 
@@ -267,15 +278,6 @@ def _with_env(settings: dict[str, Any]) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
-class EffectFloors:
-    """The smallest shift worth an alarm, whatever the p-value: PSI for numbers, Jensen–Shannon distance for
-    categories."""
-
-    psi: float = schema_default("monitoring", "min_effect", "psi")
-    js: float = schema_default("monitoring", "min_effect", "js")
-
-
-@dataclass(frozen=True)
 class PredictionLogConfig:
     """What `mlcd serve` logs; off while ``path`` is None."""
 
@@ -291,10 +293,6 @@ class PredictionLogConfig:
 class MonitoringConfig:
     logs: str | None = None
     window: str | None = None
-    alpha: float = schema_default("monitoring", "alpha")
-    min_effect: EffectFloors = field(default_factory=EffectFloors)
-    min_rows: int = schema_default("monitoring", "min_rows")
-    bins: int = schema_default("monitoring", "bins")
     max_violation_rate: float = schema_default("monitoring", "max_violation_rate")
     prediction_log: PredictionLogConfig = field(default_factory=PredictionLogConfig)
 
@@ -353,7 +351,7 @@ def build_config(raw: dict[str, Any], root: Path, source: str) -> Config:
         model=ModelConfig(**given(raw["model"])),
         metrics=metrics,
         quality=QualityConfig(**given(raw.get("quality", {}))),
-        drift=DriftConfig(**given(raw.get("drift", {}))),
+        drift=build_drift(raw.get("drift", {})),
         slices=tuple(raw.get("slices", ())),
         train=TrainConfig(**given(raw.get("train", {}))),
         evaluate=EvaluateConfig(**given(raw.get("evaluate", {}))),
@@ -369,7 +367,12 @@ def build_config(raw: dict[str, Any], root: Path, source: str) -> Config:
     )
 
 
+def build_drift(raw: dict[str, Any]) -> DriftConfig:
+    """The drift section of a document whose deprecated keys :func:`mlcd.config.deprecated.migrate` has
+    moved or dropped."""
+    return DriftConfig(**given(raw, "min_effect"), min_effect=EffectFloors(**raw.get("min_effect", {})))
+
+
 def build_monitoring(raw: dict[str, Any]) -> MonitoringConfig:
-    return MonitoringConfig(**given(raw, "min_effect", "prediction_log"),
-                            min_effect=EffectFloors(**raw.get("min_effect", {})),
+    return MonitoringConfig(**given(raw, "prediction_log"),
                             prediction_log=PredictionLogConfig(**raw.get("prediction_log", {})))

@@ -44,8 +44,8 @@ def mismatches(value: Any, spec: dict[str, Any], where: str) -> list[str]:
     found = [f"{where}.{field.name}: a field the schema has no key for" for field in dataclasses.fields(value)
              if field.name not in keys and field.name not in NOT_KEYS.get(type(value), set())]
     for key, key_spec in keys.items():
-        if key in node.get("required", ()) or key in NOT_FIELDS.get(type(value), set()):
-            continue
+        if key in node.get("required", ()) or key in NOT_FIELDS.get(type(value), set()) or key_spec.get("deprecated"):
+            continue  # a deprecated key is read in its new place (mlcd.config.deprecated)
         if not hasattr(value, key):
             found.append(f"{where}.{key}: a key of the schema the config does not hold")
             continue
