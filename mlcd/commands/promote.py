@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from mlcd.config import Config, load_config
+from mlcd.data.result import ResultFile, read_result
 from mlcd.errors import CheckFailed, InputError, MlcdError
 from mlcd.output import Output, get_output
 from mlcd.promotion import evidence, record
@@ -19,7 +20,6 @@ from mlcd.promotion.promote import (
     Context,
     Outcome,
     Plan,
-    data_tests_result,
     not_configured,
     plan,
     promote,
@@ -38,9 +38,11 @@ def _json(path: str | None) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def publish(out: Output, config: Config, the_plan: Plan, args: argparse.Namespace, outcome: Outcome | None) -> str:
+def publish(out: Output, config: Config, the_plan: Plan, args: argparse.Namespace, outcome: Outcome | None,
+            data_tests: ResultFile | None) -> str:
     text = evidence.markdown(the_plan, parity=outcome.parity if outcome else None, smoke=_json(args.smoke),
-                             data_tests=_json(args.data_test), directions=config.metrics, outcome=outcome)
+                             data_tests=data_tests.document if data_tests else None, directions=config.metrics,
+                             outcome=outcome)
     Path(args.evidence).write_text(text, encoding="utf-8")
     out.step_summary(text)
     c = the_plan.candidate
@@ -61,14 +63,15 @@ def run(args: argparse.Namespace) -> int:
         out.set_output("action", "not-configured")
         return 0
     ctx = Context.create(config, os.environ, out)
-    passed = data_tests_result(Path(args.data_test)) if args.data_test else None
+    data_tests = read_result(Path(args.data_test)) if args.data_test else None
+    passed = data_tests.passed if data_tests else None
     if args.plan or args.via_pr:
         if config.deploy.push:
             record.fetch_tags(ctx.root, config.deploy.remote, config.model.name)
         with out.group(f"Plan: {args.what or 'deploy/' + args.to + '.yaml'} → {args.to}"):
             the_plan = plan(ctx, args.what, args.to, register_as=args.register_as, data_tests_passed=passed)
             show_plan(the_plan, out)
-        publish(out, config, the_plan, args, None)
+        publish(out, config, the_plan, args, None, data_tests)
         out.info(f"  evidence → {args.evidence}")
         if the_plan.refused:
             raise CheckFailed(f"promotion of {the_plan.candidate.version} to {args.to} would be refused for "
@@ -86,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     except MlcdError as exc:
         out.step_summary(f"## ❌ Promotion to {args.to} failed\n\n{exc.one_line()}\n")
         raise
-    publish(out, config, outcome.plan, args, outcome)
+    publish(out, config, outcome.plan, args, outcome, data_tests)
     if outcome.deployed and outcome.deployed.url:
         out.set_output("url", outcome.deployed.url)
     out.set_output("action", outcome.action)

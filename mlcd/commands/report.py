@@ -6,8 +6,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from mlcd.compare.run import Comparison, read_data_tests
+from mlcd.compare.run import Comparison
 from mlcd.config import load_config
+from mlcd.data.result import read_result
 from mlcd.errors import InputError
 from mlcd.output import get_output
 from mlcd.report.markdown import failure_report, render
@@ -29,9 +30,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _data_tests(name: str | None) -> dict[str, Any] | None:
-    if not name or not Path(name).is_file():
-        return None
-    return read_data_tests(Path(name))
+    found = read_result(Path(name), if_present=True) if name else None
+    return found.document if found else None
 
 
 def _comparison(source: Path) -> Comparison:

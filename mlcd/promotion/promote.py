@@ -688,17 +688,5 @@ def _temporary_index(root: Path) -> Iterator[dict[str, str]]:
         yield {"GIT_INDEX_FILE": os.path.join(directory, "index")}
 
 
-def data_tests_result(path: Path | None) -> bool | None:
-    if path is None:
-        return None
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise InputError(f"cannot read the data test result {path}: {exc}",
-                         fix="run `mlcd data test` first, or leave out --data-test") from None
-    passed = document.get("passed") if isinstance(document, dict) else None
-    return bool(passed) if isinstance(passed, bool) else None
-
-
 __all__ = ["Candidate", "Context", "NotConfigured", "Outcome", "Plan", "deploy_document", "environment_config",
            "not_configured", "plan", "promote", "push_promotion_branch", "resolve_subject", "rollback_target"]
