@@ -1,7 +1,8 @@
-"""Loading mlcd.yaml.
+"""Loading mlcd.yaml, and the precedence of settings.
 
-Precedence, written once: ``--config PATH`` > ``$MLCD_CONFIG`` > ``mlcd.yaml`` in the current directory
-or the nearest parent. Defaults are in the shipped JSON schema (``mlcd/resources/mlcd.schema.json``).
+Precedence, written once (:func:`flag_or_env`): a command-line flag > its environment variable > mlcd.yaml >
+the default. For the file itself: ``--config PATH`` > ``$MLCD_CONFIG`` > ``mlcd.yaml`` in the current
+directory or the nearest parent. Defaults are in the shipped JSON schema (``mlcd/resources/mlcd.schema.json``).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ __all__ = [
     "Direction",
     "check_text",
     "find_config",
+    "flag_or_env",
     "load_config",
     "validate_text",
     "warn_deprecated",
@@ -41,13 +43,24 @@ CLASSIFICATION_METRICS = {"accuracy", "balanced_accuracy", "f1_macro", "precisio
 REGRESSION_METRICS = {"rmse", "mae", "r2"}
 
 
+def flag_or_env(flag: object | None, flag_name: str, env: Mapping[str, str],
+                variable: str) -> tuple[str, str] | None:
+    """(value, where it came from: the flag's or the variable's name) of a setting: the flag's when given, else
+    the environment variable's when set and not blank; None when neither is, and mlcd.yaml (or the default)
+    decides."""
+    if flag is not None:
+        return str(flag), flag_name
+    value = env.get(variable, "").strip()
+    return (value, variable) if value else None
+
+
 def find_config(explicit: str | None = None, env: Mapping[str, str] | None = None, cwd: Path | None = None) -> Path:
-    env = os.environ if env is None else env
-    chosen = explicit or env.get("MLCD_CONFIG")
+    chosen = flag_or_env(explicit, "--config", os.environ if env is None else env, "MLCD_CONFIG")
     if chosen:
-        path = Path(chosen)
+        path = Path(chosen[0])
         if not path.is_file():
-            raise ConfigError(f"config file {chosen} does not exist", fix="pass an existing file to --config")
+            raise ConfigError(f"config file {chosen[0]} ({chosen[1]}) does not exist",
+                              fix=f"pass an existing file to {chosen[1]}")
         return path
     here = (cwd or Path.cwd()).resolve()
     for directory in (here, *here.parents):
