@@ -50,3 +50,16 @@ def test_a_failed_result_is_not_passed(tmp_path: Path) -> None:
     path = tmp_path / "data-test.json"
     path.write_text('{"passed": false, "checks": []}', encoding="utf-8")
     assert read_result(path).passed is False
+
+
+@pytest.mark.parametrize("command", [["report", "--failed", "training"],
+                                     ["promote", "ghcr.io/acme/penguins@sha256:" + "a" * 64, "--to", "staging",
+                                      "--plan"]])
+def test_report_and_promote_read_a_result_the_same_way(data_project: Path, command: list[str],
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    terminal = io.StringIO()
+    monkeypatch.setattr(mlcd.output, "_default", mlcd.output.Output(terminal, {}))
+    monkeypatch.chdir(data_project)
+    (data_project / "data-test.json").write_text('{"checks": []}', encoding="utf-8")
+    assert main([*command, "--data-test", "data-test.json"]) == 4
+    assert "error: data-test.json is not a data test result: it has no true or false 'passed'" in terminal.getvalue()
