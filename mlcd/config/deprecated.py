@@ -38,9 +38,6 @@ class Deprecation:
     fix: str
     location: Location
 
-    def one_line(self) -> str:
-        return f"{self.location}: {self.message} (fix: {self.fix})"
-
 
 def _dotted(key: Key) -> str:
     return ".".join(key)

@@ -33,8 +33,9 @@ def measure_drift(reference: pd.DataFrame, current: pd.DataFrame, contract: Cont
 def drift_check(columns: tuple[ColumnTest, ...], reference: str, drift: DriftConfig) -> Check:
     tested = [c for c in columns if c.pvalue is not None]
     if not tested:
-        return Check("drift", "drift", "skipped", f"no column could be tested against {reference}",
-                     tuple(f"'{c.column}': {c.note}" for c in columns))
+        notes = tuple(f"'{c.column}': {c.note}" for c in columns)
+        first = f" ({notes[0]}{', …' if len(notes) > 1 else ''})" if notes else ""
+        return Check("drift", "drift", "skipped", f"no column could be tested against {reference}{first}", notes)
     drifted = [c for c in tested if c.drifted]
     if drifted:
         problems = tuple(f"'{c.column}' drifted: {_stats(c)}" for c in drifted)

@@ -132,6 +132,16 @@ def test_drift_check_verdicts() -> None:
     assert failed.message.startswith("1 of 2 tested columns drifted from ref: ")
     skipped = drift_check((unmeasured,), "ref", DRIFT)
     assert skipped.status == "skipped" and skipped.details == ("'c': missing in the data",)
+    assert skipped.message == "no column could be tested against ref ('c': missing in the data)"
+
+
+def test_data_smaller_than_min_rows_skips_the_check_and_says_why(template_config: Config) -> None:
+    penguins = pd.DataFrame({"island": ["Dream", "Biscoe"] * 100, "sex": ["male", "female"] * 100})
+    config = replace(template_config.drift, columns=("island", "sex"), min_rows=500)
+    check = drift_check(measure_drift(penguins, penguins, template_config.contract, config), "ref", config)
+    assert check.status == "skipped"
+    assert check.message == ("no column could be tested against ref ('island': 200 values in the data, fewer than "
+                             "drift.min_rows (500), …)")
 
 
 # --- the reference -----------------------------------------------------------------------------------
