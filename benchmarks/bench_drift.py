@@ -29,7 +29,9 @@ from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
 from mlcd.config import ColumnSpec, Contract
-from mlcd.monitoring.drift import Thresholds, analyse, monitored_columns
+from mlcd.config.model import DriftConfig, MonitoringConfig
+from mlcd.drift import monitored_columns
+from mlcd.monitoring.drift import analyse, contract_skew
 from mlcd.monitoring.log_reader import FieldKind, Window, field_kind, read_window
 from mlcd.monitoring.log_writer import log_file_name
 from mlcd.monitoring.report import Context, markdown, to_json
@@ -170,7 +172,7 @@ def main() -> int:
     fields: dict[str, FieldKind] = {name: field_kind(contract.column(name)) for name in columns}
     fields |= {"prediction": "text", "model_version": "text"}
     reference = make_reference(args.seed)
-    thresholds = Thresholds()
+    drift, monitoring = DriftConfig(), MonitoringConfig()
 
     with tempfile.TemporaryDirectory(prefix="mlcd-bench-drift-") as tmp:
         directory = Path(tmp)
@@ -183,8 +185,9 @@ def main() -> int:
         log = read_window(str(directory), fields, Window())
         read = time.perf_counter() - started
         started = time.perf_counter()
-        result = analyse(reference, log.frame, columns, thresholds, prediction=(reference["label"], "categorical"),
-                         contract=contract)
+        skew = contract_skew(log.frame, contract, monitoring.max_violation_rate)
+        result = analyse(reference, log.frame, columns, drift, prediction=(reference["label"], "categorical"),
+                         skew=skew)
         analysis = time.perf_counter() - started
         started = time.perf_counter()
         context = Context(model="bench", logs=str(directory), window="every logged row", reference="reference",

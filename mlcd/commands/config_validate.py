@@ -3,7 +3,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from mlcd.config import find_config, validate_text
+from mlcd.config import check_text, find_config, warn_deprecated
 from mlcd.errors import ConfigError, InputError
 from mlcd.output import get_output
 
@@ -16,10 +16,13 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"{path} does not exist", fix="pass the path of your mlcd.yaml") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read {path}: {exc}", fix="check the file's permissions and encoding") from None
-    _, problems = validate_text(text, str(path))
+    checked = check_text(text, str(path))
+    problems = checked.problems
     if len(problems) == 1:
         raise problems[0]  # file:line:column, the key, and the fix
     if problems:
         raise ConfigError(f"{path}: {len(problems)} problems", problems=problems)
-    get_output().success(f"{path}: valid")
+    warn_deprecated(checked.deprecated)
+    deprecated = f", with {len(checked.deprecated)} deprecated key(s) to update" if checked.deprecated else ""
+    get_output().success(f"{path}: valid{deprecated}")
     return 0

@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
         raise failure
     if not result.decided:
         out.warning(f"not enough rows to decide: {result.rows} in the window; a column is tested from "
-                    f"monitoring.min_rows ({config.monitoring.min_rows}) values",
+                    f"drift.min_rows ({config.drift.min_rows}) values",
                     title="drift: not enough data")
         return 0
     out.success(f"no drift: {len(result.tested)} columns tested over {result.rows:,} rows")

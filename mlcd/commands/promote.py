@@ -18,7 +18,7 @@ from mlcd.promotion.context import Context, not_configured
 from mlcd.promotion.plan import Plan
 from mlcd.promotion.promotion_pr import propose
 from mlcd.promotion.saga import Outcome, promote
-from mlcd.promotion.state import data_tests_result, review
+from mlcd.promotion.state import data_test_result, review
 
 
 def _json(path: str | None) -> dict[str, Any] | None:
@@ -31,9 +31,11 @@ def _json(path: str | None) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def publish(out: Output, config: Config, the_plan: Plan, args: argparse.Namespace, outcome: Outcome | None) -> str:
+def publish(out: Output, config: Config, the_plan: Plan, args: argparse.Namespace, outcome: Outcome | None,
+            data_tests: dict[str, Any] | None) -> str:
     text = evidence.markdown(the_plan, parity=outcome.parity if outcome else None, smoke=_json(args.smoke),
-                             data_tests=_json(args.data_test), directions=config.metrics, outcome=outcome)
+                             data_tests=data_tests, directions=config.metrics,
+                             outcome=outcome)
     Path(args.evidence).write_text(text, encoding="utf-8")
     out.step_summary(text)
     c = the_plan.candidate
@@ -54,10 +56,11 @@ def run(args: argparse.Namespace) -> int:
         out.set_output("action", "not-configured")
         return 0
     ctx = Context.create(config, os.environ, out)
-    passed = data_tests_result(Path(args.data_test)) if args.data_test else None
+    result = data_test_result(Path(args.data_test) if args.data_test else None)
+    passed, data_tests = (result.passed, result.document) if result else (None, None)
     if args.plan or args.via_pr:
         the_plan = review(ctx, args.what, args.to, register_as=args.register_as, data_tests_passed=passed)
-        text = publish(out, config, the_plan, args, None)
+        text = publish(out, config, the_plan, args, None, data_tests)
         out.info(f"  evidence → {args.evidence}")
         if the_plan.refused:
             raise CheckFailed(f"promotion of {the_plan.candidate.version} to {args.to} would be refused for "
@@ -79,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     except MlcdError as exc:
         out.step_summary(f"## ❌ Promotion to {args.to} failed\n\n{exc.one_line()}\n")
         raise
-    publish(out, config, outcome.plan, args, outcome)
+    publish(out, config, outcome.plan, args, outcome, data_tests)
     if outcome.deployed and outcome.deployed.url:
         out.set_output("url", outcome.deployed.url)
     out.set_output("action", outcome.action)

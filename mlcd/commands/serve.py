@@ -10,7 +10,7 @@ import tempfile
 from collections.abc import Mapping
 from typing import Any
 
-from mlcd.config import load_config
+from mlcd.config import flag_or_env, load_config
 from mlcd.errors import UsageError
 from mlcd.output import get_output
 
@@ -21,21 +21,16 @@ THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"
 
 def _port(value: str, source: str) -> int:
     if not value.isdigit() or not 1 <= int(value) <= 65535:
-        raise UsageError(f"{source} must be a port number from 1 to 65535", fix="e.g. MLCD_PORT=8080")
+        example = f"{source} 8080" if source.startswith("--") else f"{source}=8080"
+        raise UsageError(f"{source} is {value!r}: it must be a port number from 1 to 65535", fix=f"e.g. {example}")
     return int(value)
 
 
 def resolve(args: argparse.Namespace, env: Mapping[str, str], config_port: int) -> dict[str, Any]:
-    """Flag > environment variable > mlcd.yaml > default, for each setting that has all of them."""
-    host = args.host or env.get("MLCD_HOST") or DEFAULT_HOST
-    if args.port is not None:
-        port = args.port
-    elif env.get("MLCD_PORT"):
-        port = _port(env["MLCD_PORT"], "MLCD_PORT")
-    else:
-        port = config_port
-    if not 1 <= port <= 65535:
-        raise UsageError(f"--port {port} is not a port number from 1 to 65535")
+    """Flag > environment variable > mlcd.yaml > default (:func:`mlcd.config.flag_or_env`)."""
+    host = flag_or_env(args.host, "--host", env, "MLCD_HOST")
+    port = flag_or_env(args.port, "--port", env, "MLCD_PORT")
+    model = flag_or_env(args.model, "--model", env, "MLCD_MODEL")
     if args.workers < 1:
         raise UsageError("--workers must be at least 1")
     if args.max_body_bytes < 1:
@@ -44,7 +39,8 @@ def resolve(args: argparse.Namespace, env: Mapping[str, str], config_port: int) 
         raise UsageError("--timeout must be a positive number of seconds")
     if not 0 <= args.max_batch_wait_ms <= 1000:
         raise UsageError("--max-batch-wait-ms must be from 0 to 1000", fix="the default, 2, suits most models")
-    return {"host": host, "port": port, "model": args.model or env.get("MLCD_MODEL")}
+    return {"host": host[0] if host else DEFAULT_HOST, "port": _port(*port) if port else config_port,
+            "model": model[0] if model else None}
 
 
 def check_port_free(host: str, port: int) -> None:

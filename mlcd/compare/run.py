@@ -16,6 +16,7 @@ from mlcd.compare.base_model import BaseScoring, score_base_model
 from mlcd.compare.noise import NoiseVerdict, bootstrap_verdict, mcnemar_verdict, paired_bootstrap_verdict
 from mlcd.compare.snapshot import BaselineUnreadable, Snapshot, changed_data, changed_params, load_snapshot
 from mlcd.config import Config
+from mlcd.data.result import read_result
 from mlcd.errors import InputError
 from mlcd.evaluation.gates import FAILING, GateResult, apply_gates, passed
 from mlcd.evaluation.metrics import Predictions, compute_metrics
@@ -227,16 +228,6 @@ def production_from_record(config: Config, metrics_file: str, params_file: str) 
                    source=f"the promotion record of {current.version} (`{current.tag}`)")
 
 
-def read_data_tests(path: Path) -> dict[str, Any] | None:
-    if not path.is_file():
-        return None
-    try:
-        loaded = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError:
-        raise InputError(f"{path} is not valid JSON", fix="re-run `mlcd data test` to rewrite it") from None
-    return loaded if isinstance(loaded, dict) else None
-
-
 def compare(
     config: Config,
     base_rev: str | None,
@@ -274,13 +265,13 @@ def compare(
             production = production_from_record(config, metrics_file, params_file)
     except BaselineUnreadable as exc:
         unreadable["regression_vs_production"] = exc.one_line()
-    data_tests = read_data_tests(data_test_file) if data_test_file else None
+    data_tests = read_result(data_test_file, if_present=True) if data_test_file else None
     gaps = head.metrics.get("slice_gaps", {})
     largest = {metric: largest_gap(gaps, metric) for metric in config.metrics}
     gates = apply_gates(config.gates, config.metrics, {m: head.metric(m) for m in config.metrics}, largest,
                         base={m: base.metric(m) for m in config.metrics} if base else None,
                         production={m: production.metric(m) for m in config.metrics} if production else None,
-                        data_tests_passed=data_tests.get("passed") if data_tests else None)
+                        data_tests_passed=data_tests.passed if data_tests else None)
     gates = [replace(gate, verdict="error", reason=f"the baseline could not be read: {unreadable[gate.kind]}")
              if gate.kind in unreadable else gate for gate in gates]
     head_predictions = read_predictions(config.resolve(config.evaluate.predictions_file))
@@ -290,7 +281,7 @@ def compare(
         head=head, base=base, production=production, gates=gates, directions=dict(config.metrics), noise=noise,
         params_changed=changed_params(head.params, base.params) if base else {},
         data_changed=changed_data(_data_only(head.data, config), _data_only(base.data, config)) if base else {},
-        data_tests=data_tests,
+        data_tests=data_tests.document if data_tests else None,
         history=metric_history(root, metrics_file, config.compare.history),
         pairing=pairing.note(),
     )

@@ -1,7 +1,8 @@
-"""Loading mlcd.yaml.
+"""Loading mlcd.yaml, and the precedence of settings.
 
-Precedence, written once: ``--config PATH`` > ``$MLCD_CONFIG`` > ``mlcd.yaml`` in the current directory
-or the nearest parent. Defaults are in the shipped JSON schema (``mlcd/resources/mlcd.schema.json``).
+Precedence, written once (:func:`flag_or_env`): a command-line flag > its environment variable > mlcd.yaml >
+the default. For the file itself: ``--config PATH`` > ``$MLCD_CONFIG`` > ``mlcd.yaml`` in the current
+directory or the nearest parent. Defaults are in the shipped JSON schema (``mlcd/resources/mlcd.schema.json``).
 """
 
 from __future__ import annotations
@@ -10,23 +11,30 @@ import contextlib
 import difflib
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mlcd.config.deprecated import Deprecation, deprecations, migrate
 from mlcd.config.model import DEFAULT_DIRECTIONS, ColumnSpec, Config, Contract, Direction, build_config
-from mlcd.config.validate import Path_, parse_yaml, schema_problems
+from mlcd.config.validate import Path_, parse_yaml, schema_default, schema_problems
 from mlcd.errors import ConfigError, Location
 
 __all__ = [
     "CONFIG_NAME",
     "DEFAULT_DIRECTIONS",
+    "Checked",
     "ColumnSpec",
     "Config",
     "Contract",
+    "Deprecation",
     "Direction",
+    "check_text",
     "find_config",
+    "flag_or_env",
     "load_config",
     "validate_text",
+    "warn_deprecated",
 ]
 
 CONFIG_NAME = "mlcd.yaml"
@@ -35,13 +43,24 @@ CLASSIFICATION_METRICS = {"accuracy", "balanced_accuracy", "f1_macro", "precisio
 REGRESSION_METRICS = {"rmse", "mae", "r2"}
 
 
+def flag_or_env(flag: object | None, flag_name: str, env: Mapping[str, str],
+                variable: str) -> tuple[str, str] | None:
+    """(value, where it came from: the flag's or the variable's name) of a setting: the flag's when given, else
+    the environment variable's when set and not blank; None when neither is, and mlcd.yaml (or the default)
+    decides."""
+    if flag is not None:
+        return str(flag), flag_name
+    value = env.get(variable, "").strip()
+    return (value, variable) if value else None
+
+
 def find_config(explicit: str | None = None, env: Mapping[str, str] | None = None, cwd: Path | None = None) -> Path:
-    env = os.environ if env is None else env
-    chosen = explicit or env.get("MLCD_CONFIG")
+    chosen = flag_or_env(explicit, "--config", os.environ if env is None else env, "MLCD_CONFIG")
     if chosen:
-        path = Path(chosen)
+        path = Path(chosen[0])
         if not path.is_file():
-            raise ConfigError(f"config file {chosen} does not exist", fix="pass an existing file to --config")
+            raise ConfigError(f"config file {chosen[0]} ({chosen[1]}) does not exist",
+                              fix=f"pass an existing file to {chosen[1]}")
         return path
     here = (cwd or Path.cwd()).resolve()
     for directory in (here, *here.parents):
@@ -54,22 +73,40 @@ def find_config(explicit: str | None = None, env: Mapping[str, str] | None = Non
     )
 
 
-def validate_text(text: str, filename: str) -> tuple[dict[str, Any], list[ConfigError]]:
-    """Every problem in a config document, each at its file:line:column. Empty list: valid."""
+@dataclass(frozen=True)
+class Checked:
+    """A config document as written, every problem in it (each at its file:line:column; none: valid), and
+    the deprecated keys it uses."""
+
+    data: dict[str, Any]
+    problems: list[ConfigError]
+    deprecated: list[Deprecation] = field(default_factory=list)
+
+
+def check_text(text: str, filename: str) -> Checked:
     try:
         data, positions = parse_yaml(text, filename)
     except ConfigError as problem:
-        return {}, [problem]
+        return Checked({}, [problem])
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        return {}, [ConfigError("the file must be a mapping of keys to values", location=Location(filename, 1, 1),
-                                fix="start with `version: 1`")]
+        return Checked({}, [ConfigError("the file must be a mapping of keys to values",
+                                        location=Location(filename, 1, 1), fix="start with `version: 1`")])
     problems = schema_problems(data, positions, filename)
+    deprecated: list[Deprecation] = []
     # where the structure is wrong, the schema problems above already say so
     with contextlib.suppress(KeyError, TypeError, AttributeError):
         problems += _reference_problems(data, positions, filename)
-    return data, problems
+        deprecated, both = deprecations(data, positions, filename)
+        problems += both
+    return Checked(data, problems, deprecated)
+
+
+def validate_text(text: str, filename: str) -> tuple[dict[str, Any], list[ConfigError]]:
+    """Every problem in a config document, each at its file:line:column. Empty list: valid."""
+    checked = check_text(text, filename)
+    return checked.data, checked.problems
 
 
 def load_config(explicit: str | None = None, env: Mapping[str, str] | None = None, cwd: Path | None = None) -> Config:
@@ -79,12 +116,25 @@ def load_config(explicit: str | None = None, env: Mapping[str, str] | None = Non
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read {filename}: {exc}", fix="check the file's permissions and encoding") from None
-    data, problems = validate_text(text, filename)
+    checked = check_text(text, filename)
+    problems = checked.problems
     if problems:
         first = problems[0]
         more = f" (and {len(problems) - 1} more: run `mlcd config validate`)" if len(problems) > 1 else ""
         raise ConfigError(first.message + more, location=first.location, fix=first.fix, problems=problems)
-    return build_config(data, path.resolve().parent, filename)
+    warn_deprecated(checked.deprecated)
+    return build_config(migrate(checked.data), path.resolve().parent, filename)
+
+
+def warn_deprecated(keys: list[Deprecation]) -> None:
+    """One warning per deprecated key (a ``::warning`` annotation at its line on GitHub)."""
+    if not keys:
+        return
+    from mlcd.output import get_output
+
+    out = get_output()
+    for key in keys:
+        out.warning(f"{key.message} (fix: {key.fix})", key.location, title="mlcd.yaml: deprecated key")
 
 
 def _reference_problems(
@@ -93,7 +143,7 @@ def _reference_problems(
     """Checks the schema cannot express: names that must refer to declared columns or metrics."""
     problems: list[ConfigError] = []
     columns = list(data["contract"]["columns"])
-    metrics = list(data.get("metrics") or {"accuracy": None})
+    metrics = list(data.get("metrics") or schema_default("metrics"))
 
     def at(path: Path_) -> Location:
         line, col = positions.get(path, (0, 0))

@@ -1,4 +1,5 @@
-"""Typed view of a validated mlcd.yaml. Defaults live in the JSON schema and here, nowhere else."""
+"""Typed view of a validated mlcd.yaml. Every default is the JSON schema's (``schema_default``); a field without
+one is None or empty when mlcd.yaml leaves it out. tests/unit/test_config_defaults.py keeps them equal."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from mlcd.config.validate import schema_default
 from mlcd.errors import ConfigError, Location
 
 Direction = Literal["higher", "lower"]
@@ -30,11 +32,11 @@ DEFAULT_DIRECTIONS: dict[str, Direction] = {
 class ColumnSpec:
     name: str
     dtype: Dtype
-    nullable: bool = False
+    nullable: bool = schema_default("contract", "columns", "*", "nullable")
     min: float | None = None
     max: float | None = None
     allowed: tuple[Any, ...] | None = None
-    feature: bool = True
+    feature: bool = schema_default("contract", "columns", "*", "feature")
 
 
 @dataclass(frozen=True)
@@ -42,7 +44,7 @@ class Contract:
     label: str
     columns: tuple[ColumnSpec, ...]
     unique: tuple[str, ...] = ()
-    strict: bool = True
+    strict: bool = schema_default("contract", "strict")
 
     def column(self, name: str) -> ColumnSpec:
         for spec in self.columns:
@@ -61,8 +63,8 @@ class Contract:
 
 @dataclass(frozen=True)
 class CsvOptions:
-    delimiter: str = ","
-    encoding: str = "utf-8"
+    delimiter: str = schema_default("data", "csv", "delimiter")
+    encoding: str = schema_default("data", "csv", "encoding")
     na_values: tuple[str, ...] = ()
 
 
@@ -79,21 +81,32 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class QualityConfig:
-    max_null_rate: float = 0.05
+    max_null_rate: float = schema_default("quality", "max_null_rate")
     max_null_rate_per_column: dict[str, float] = field(default_factory=dict)
-    max_duplicate_rate: float = 0.0
-    min_rows: int = 1
+    max_duplicate_rate: float = schema_default("quality", "max_duplicate_rate")
+    min_rows: int = schema_default("quality", "min_rows")
     max_rows: int | None = None
     min_class_fraction: float | None = None
-    min_rows_per_slice: int = 0
+    min_rows_per_slice: int = schema_default("quality", "min_rows_per_slice")
+
+
+@dataclass(frozen=True)
+class EffectFloors:
+    """The smallest shift worth an alarm, whatever the p-value: PSI for numbers, Jensen–Shannon distance for
+    categories."""
+
+    psi: float = schema_default("drift", "min_effect", "psi")
+    js: float = schema_default("drift", "min_effect", "js")
 
 
 @dataclass(frozen=True)
 class DriftConfig:
-    psi_threshold: float = 0.2
-    ks_pvalue: float = 0.01
-    chi2_pvalue: float = 0.01
-    bins: int = 10
+    """When a column drifted, for `mlcd data test` and `mlcd drift` alike (:mod:`mlcd.drift`)."""
+
+    alpha: float = schema_default("drift", "alpha")
+    min_effect: EffectFloors = field(default_factory=EffectFloors)
+    min_rows: int = schema_default("drift", "min_rows")
+    bins: int = schema_default("drift", "bins")
     columns: tuple[str, ...] | None = None
 
 
@@ -106,18 +119,18 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    stage: str = "train"
-    params: str = "params.yaml"
+    stage: str = schema_default("train", "stage")
+    params: str = schema_default("train", "params")
     seed_param: str | None = None
 
 
 @dataclass(frozen=True)
 class EvaluateConfig:
-    task: Literal["classification", "regression"] = "classification"
+    task: Literal["classification", "regression"] = schema_default("evaluate", "task")
     holdout: str | None = None
-    metrics_file: str = "metrics.json"
-    predictions_file: str = "predictions.csv"
-    gates_file: str = "gates.json"
+    metrics_file: str = schema_default("evaluate", "metrics_file")
+    predictions_file: str = schema_default("evaluate", "predictions_file")
+    gates_file: str = schema_default("evaluate", "gates_file")
 
 
 @dataclass(frozen=True)
@@ -127,21 +140,21 @@ class MetricGate:
     max: float | None = None
     max_regression_vs_base: float | None = None
     max_regression_vs_production: float | None = None
-    tolerance: float = 0.0
+    tolerance: float = schema_default("gates", "metrics", "*", "tolerance")
 
 
 @dataclass(frozen=True)
 class NoiseConfig:
-    method: Literal["auto", "off"] = "auto"
-    confidence: float = 0.95
-    resamples: int = 1000
+    method: Literal["auto", "off"] = schema_default("gates", "noise", "method")
+    confidence: float = schema_default("gates", "noise", "confidence")
+    resamples: int = schema_default("gates", "noise", "resamples")
 
 
 @dataclass(frozen=True)
 class GatesConfig:
     metrics: tuple[MetricGate, ...] = ()
     max_slice_gap: dict[str, float] = field(default_factory=dict)
-    require_data_tests: bool = True
+    require_data_tests: bool = schema_default("gates", "require_data_tests")
     noise: NoiseConfig = field(default_factory=NoiseConfig)
 
 
@@ -149,14 +162,14 @@ class GatesConfig:
 class CompareConfig:
     base: str | None = None
     production: str | None = None
-    history: int = 10
+    history: int = schema_default("compare", "history")
 
 
 @dataclass(frozen=True)
 class PackageConfig:
-    base_image: str = "python:3.11-slim"
+    base_image: str = schema_default("package", "base_image")
     image: str | None = None
-    port: int = 8080
+    port: int = schema_default("package", "port")
     requirements: tuple[str, ...] = ()
 
 
@@ -167,7 +180,7 @@ TargetKind = Literal["docker", "kubernetes", "webhook"]
 class DockerTargetConfig:
     port: int | None = None
     container: str | None = None
-    ready_timeout: float = 60.0
+    ready_timeout: float = schema_default("deploy", "environments", "*", "docker", "ready_timeout")
     memory: str | None = None
     env: dict[str, str] = field(default_factory=dict)
     prediction_log: str | None = None  # a directory on the Docker host, mounted where the server logs
@@ -175,12 +188,12 @@ class DockerTargetConfig:
 
 @dataclass(frozen=True)
 class KubernetesTargetConfig:
-    namespace: str = "default"
+    namespace: str = schema_default("deploy", "environments", "*", "kubernetes", "namespace")
     context: str | None = None
     name: str | None = None
-    replicas: int = 2
-    service_port: int = 80
-    rollout_timeout: int = 300
+    replicas: int = schema_default("deploy", "environments", "*", "kubernetes", "replicas")
+    service_port: int = schema_default("deploy", "environments", "*", "kubernetes", "service_port")
+    rollout_timeout: int = schema_default("deploy", "environments", "*", "kubernetes", "rollout_timeout")
     image_pull_secret: str | None = None
     env: dict[str, str] = field(default_factory=dict)
     prediction_log: str | None = None  # an fsspec URL the pods write to
@@ -189,9 +202,9 @@ class KubernetesTargetConfig:
 @dataclass(frozen=True)
 class WebhookTargetConfig:
     url: str
-    secret_env: str = "MLCD_WEBHOOK_SECRET"
-    timeout: float = 30.0
-    attempts: int = 5
+    secret_env: str = schema_default("deploy", "environments", "*", "webhook", "secret_env")
+    timeout: float = schema_default("deploy", "environments", "*", "webhook", "timeout")
+    attempts: int = schema_default("deploy", "environments", "*", "webhook", "attempts")
 
 
 @dataclass(frozen=True)
@@ -200,9 +213,9 @@ class EnvironmentConfig:
     target: TargetKind
     url: str | None = None
     reviewers: tuple[str, ...] = ()
-    prevent_self_review: bool = True
-    branches: tuple[str, ...] = ("main",)
-    wait_minutes: int = 0
+    prevent_self_review: bool = schema_default("deploy", "environments", "*", "prevent_self_review")
+    branches: tuple[str, ...] = schema_default("deploy", "environments", "*", "branches")
+    wait_minutes: int = schema_default("deploy", "environments", "*", "wait_minutes")
     docker: DockerTargetConfig = field(default_factory=DockerTargetConfig)
     kubernetes: KubernetesTargetConfig = field(default_factory=KubernetesTargetConfig)
     webhook: WebhookTargetConfig | None = None
@@ -210,11 +223,11 @@ class EnvironmentConfig:
 
 @dataclass(frozen=True)
 class DeployConfig:
-    stages: tuple[str, ...] = ("staging", "production")
+    stages: tuple[str, ...] = schema_default("deploy", "stages")
     environments: dict[str, EnvironmentConfig] = field(default_factory=dict)
-    push: bool = True
-    remote: str = "origin"
-    tolerance: float = 0.0
+    push: bool = schema_default("deploy", "push")
+    remote: str = schema_default("deploy", "remote")
+    tolerance: float = schema_default("deploy", "tolerance")
 
 
 # The delivery workflow has this many stage jobs (a reusable workflow cannot make jobs from a list).
@@ -238,23 +251,19 @@ def build_deploy(raw: dict[str, Any]) -> DeployConfig:
         webhook = spec.get("webhook")
         environments[name] = EnvironmentConfig(
             name=name,
-            target=spec["target"],
-            url=spec.get("url"),
-            reviewers=tuple(spec.get("reviewers", ())),
-            prevent_self_review=spec.get("prevent_self_review", True),
-            branches=tuple(spec.get("branches", ("main",))),
-            wait_minutes=spec.get("wait_minutes", 0),
+            **given(spec, "docker", "kubernetes", "webhook"),
             docker=DockerTargetConfig(**_with_env(spec.get("docker", {}))),
             kubernetes=KubernetesTargetConfig(**_with_env(spec.get("kubernetes", {}))),
             webhook=WebhookTargetConfig(**webhook) if webhook else None,
         )
-    return DeployConfig(
-        stages=tuple(raw.get("stages", ("staging", "production"))),
-        environments=environments,
-        push=raw.get("push", True),
-        remote=raw.get("remote", "origin"),
-        tolerance=raw.get("tolerance", 0.0),
-    )
+    return DeployConfig(**given(raw, "environments"), environments=environments)
+
+
+def given(section: dict[str, Any], *leave_out: str) -> dict[str, Any]:
+    """The keys mlcd.yaml sets in ``section`` (lists as tuples), but ``leave_out``: the arguments of the
+    section's dataclass, whose fields hold the schema's defaults for the keys left out."""
+    return {key: tuple(value) if isinstance(value, list) else value
+            for key, value in section.items() if key not in leave_out}
 
 
 def env_value(value: str | float | bool) -> str:
@@ -269,35 +278,22 @@ def _with_env(settings: dict[str, Any]) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
-class EffectFloors:
-    """The smallest shift worth an alarm, whatever the p-value: PSI for numbers, Jensen–Shannon distance for
-    categories."""
-
-    psi: float = 0.1
-    js: float = 0.1
-
-
-@dataclass(frozen=True)
 class PredictionLogConfig:
     """What `mlcd serve` logs; off while ``path`` is None."""
 
     path: str | None = None
-    sample_rate: float = 1.0
-    rotate_mb: float = 64
-    rotate_minutes: float = 60
-    compress: bool = False
-    max_queue: int = 10_000
+    sample_rate: float = schema_default("monitoring", "prediction_log", "sample_rate")
+    rotate_mb: float = schema_default("monitoring", "prediction_log", "rotate_mb")
+    rotate_minutes: float = schema_default("monitoring", "prediction_log", "rotate_minutes")
+    compress: bool = schema_default("monitoring", "prediction_log", "compress")
+    max_queue: int = schema_default("monitoring", "prediction_log", "max_queue")
 
 
 @dataclass(frozen=True)
 class MonitoringConfig:
     logs: str | None = None
     window: str | None = None
-    alpha: float = 0.05
-    min_effect: EffectFloors = field(default_factory=EffectFloors)
-    min_rows: int = 500
-    bins: int = 10
-    max_violation_rate: float = 0.01
+    max_violation_rate: float = schema_default("monitoring", "max_violation_rate")
     prediction_log: PredictionLogConfig = field(default_factory=PredictionLogConfig)
 
 
@@ -331,80 +327,52 @@ class Config:
 
 def build_config(raw: dict[str, Any], root: Path, source: str) -> Config:
     data = raw["data"]
-    csv = data.get("csv", {})
     splits = data.get("splits", {})
     reference = data.get("reference", {})
     contract = raw["contract"]
-    columns = tuple(
-        ColumnSpec(
-            name=name,
-            dtype=spec["dtype"],
-            nullable=spec.get("nullable", False),
-            min=spec.get("min"),
-            max=spec.get("max"),
-            allowed=tuple(spec["allowed"]) if "allowed" in spec else None,
-            feature=spec.get("feature", True),
-        )
-        for name, spec in contract["columns"].items()
-    )
-    metrics_raw = raw.get("metrics") or {"accuracy": None}
+    columns = tuple(ColumnSpec(name=name, **given(spec, "description")) for name, spec in contract["columns"].items())
+    metrics_raw = raw.get("metrics") or schema_default("metrics")
     metrics: dict[str, Direction] = {
         name: (options or {}).get("direction", DEFAULT_DIRECTIONS[name]) for name, options in metrics_raw.items()
     }
     gates = raw.get("gates", {})
-    model = raw["model"]
-    drift = raw.get("drift", {})
     return Config(
         root=root,
         source=source,
         data=DataConfig(
-            path=data["path"],
-            format=data.get("format"),
-            csv=CsvOptions(
-                delimiter=csv.get("delimiter", ","),
-                encoding=csv.get("encoding", "utf-8"),
-                na_values=tuple(csv.get("na_values", ())),
-            ),
+            **given(data, "csv", "splits", "reference"),
+            csv=CsvOptions(**given(data.get("csv", {}))),
             train=splits.get("train"),
             test=splits.get("test"),
             reference_rev=reference.get("rev"),
             reference_path=reference.get("path"),
         ),
-        contract=Contract(
-            label=contract["label"],
-            columns=columns,
-            unique=tuple(contract.get("unique", ())),
-            strict=contract.get("strict", True),
-        ),
-        model=ModelConfig(
-            name=model["name"], path=model["path"], trusted_types=tuple(model.get("trusted_types", ()))
-        ),
+        contract=Contract(**given(contract, "columns"), columns=columns),
+        model=ModelConfig(**given(raw["model"])),
         metrics=metrics,
-        quality=QualityConfig(**raw.get("quality", {})),
-        drift=DriftConfig(
-            **{k: v for k, v in drift.items() if k != "columns"},
-            columns=tuple(drift["columns"]) if "columns" in drift else None,
-        ),
+        quality=QualityConfig(**given(raw.get("quality", {}))),
+        drift=build_drift(raw.get("drift", {})),
         slices=tuple(raw.get("slices", ())),
-        train=TrainConfig(**raw.get("train", {})),
-        evaluate=EvaluateConfig(**raw.get("evaluate", {})),
+        train=TrainConfig(**given(raw.get("train", {}))),
+        evaluate=EvaluateConfig(**given(raw.get("evaluate", {}))),
         gates=GatesConfig(
+            **given(gates, "metrics", "noise"),
             metrics=tuple(MetricGate(metric=name, **spec) for name, spec in gates.get("metrics", {}).items()),
-            max_slice_gap=dict(gates.get("max_slice_gap", {})),
-            require_data_tests=gates.get("require_data_tests", True),
-            noise=NoiseConfig(**gates.get("noise", {})),
+            noise=NoiseConfig(**given(gates.get("noise", {}))),
         ),
-        compare=CompareConfig(**raw.get("compare", {})),
-        package=PackageConfig(
-            **{k: v for k, v in raw.get("package", {}).items() if k != "requirements"},
-            requirements=tuple(raw.get("package", {}).get("requirements", ())),
-        ),
+        compare=CompareConfig(**given(raw.get("compare", {}))),
+        package=PackageConfig(**given(raw.get("package", {}))),
         deploy=build_deploy(raw.get("deploy", {})),
         monitoring=build_monitoring(raw.get("monitoring", {})),
     )
 
 
+def build_drift(raw: dict[str, Any]) -> DriftConfig:
+    """The drift section of a document whose deprecated keys :func:`mlcd.config.deprecated.migrate` has
+    moved or dropped."""
+    return DriftConfig(**given(raw, "min_effect"), min_effect=EffectFloors(**raw.get("min_effect", {})))
+
+
 def build_monitoring(raw: dict[str, Any]) -> MonitoringConfig:
-    rest = {k: v for k, v in raw.items() if k not in ("min_effect", "prediction_log")}
-    return MonitoringConfig(**rest, min_effect=EffectFloors(**raw.get("min_effect", {})),
+    return MonitoringConfig(**given(raw, "prediction_log"),
                             prediction_log=PredictionLogConfig(**raw.get("prediction_log", {})))

@@ -97,10 +97,28 @@ def _schema_at(schema: dict[str, Any], path: Iterable[str]) -> dict[str, Any]:
 
 
 def _resolve(root: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    """Follow ``$ref`` (a JSON pointer into the schema, ``#/...``) until the schema is not a reference."""
     while "$ref" in schema:
-        name = schema["$ref"].rsplit("/", 1)[-1]
-        schema = root["$defs"][name]
+        target = root
+        for part in schema["$ref"].removeprefix("#/").split("/"):
+            target = target[part]
+        schema = target
     return schema
+
+
+def schema_default(*path: str) -> Any:
+    """The schema's default of the key at ``path`` (``*`` steps into any key of a mapping), lists as tuples:
+    what a field of :mod:`mlcd.config.model` holds when mlcd.yaml leaves the key out. KeyError when the
+    schema has no such key or no default for it."""
+    root = load_schema()
+    *parent, key = path
+    spec = _schema_at(root, parent).get("properties", {})[key]
+    if "default" not in spec:
+        spec = _resolve(root, spec)
+    if "default" not in spec:
+        raise KeyError(f"the schema has no default for {'.'.join(path)}")
+    value = spec["default"]
+    return tuple(value) if isinstance(value, list) else value
 
 
 def schema_problems(data: Any, positions: dict[Path_, tuple[int, int]], filename: str) -> list[ConfigError]:

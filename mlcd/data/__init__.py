@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-__all__ = ["Check", "ColumnDrift", "DataTestResult", "Kind", "Status", "fmt", "plural", "summary"]
+if TYPE_CHECKING:
+    from mlcd.drift import ColumnTest
+
+__all__ = ["Check", "DataTestResult", "Kind", "Status", "fmt", "plural", "summary"]
 
 Status = Literal["passed", "failed", "skipped"]
 Kind = Literal["read", "schema", "quality", "leakage", "drift"]
@@ -33,26 +36,13 @@ class Check:
 
 
 @dataclass(frozen=True)
-class ColumnDrift:
-    """Drift statistics of one column against the reference; ``note`` says why one was not measured."""
-
-    column: str
-    kind: Literal["numeric", "categorical"]
-    drifted: bool
-    psi: float | None = None
-    ks_pvalue: float | None = None
-    chi2_pvalue: float | None = None
-    note: str | None = None
-
-
-@dataclass(frozen=True)
 class DataTestResult:
     data: str
     rows: int | None
     columns: int | None
     checks: tuple[Check, ...]
     reference: str | None = None
-    drift: tuple[ColumnDrift, ...] = ()
+    drift: tuple[ColumnTest, ...] = ()
     warnings: tuple[str, ...] = ()
 
     @property

@@ -11,12 +11,13 @@ from pathlib import Path
 import pandas as pd
 
 from mlcd.config.model import Config
-from mlcd.data import Check, ColumnDrift, DataTestResult, Kind
+from mlcd.data import Check, DataTestResult, Kind
 from mlcd.data.contract import contract_checks, rules
 from mlcd.data.drift import ReferenceSource, drift_check, load_reference, measure_drift
 from mlcd.data.io import read_table
 from mlcd.data.leakage import label_leakage_check, overlap_check
 from mlcd.data.quality import check_names, quality_checks
+from mlcd.drift import ColumnTest
 from mlcd.errors import InputError
 
 __all__ = ["frame_checks", "run_data_test"]
@@ -80,7 +81,7 @@ def _split_overlap(config: Config) -> Check | None:
 
 
 def _drift(config: Config, frame: pd.DataFrame | None, source: ReferenceSource | None
-           ) -> tuple[Check, tuple[ColumnDrift, ...], str | None, str | None]:
+           ) -> tuple[Check, tuple[ColumnTest, ...], str | None, str | None]:
     """The drift check, its columns, the reference's name and a warning when the reference is unavailable."""
     if frame is None:
         return Check("drift", "drift", "skipped", _UNREAD), (), None, None

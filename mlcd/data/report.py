@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import math
-from dataclasses import asdict
 from typing import Any
 
 from mlcd.config.model import DriftConfig
-from mlcd.data import ColumnDrift, DataTestResult, Status
+from mlcd.data import DataTestResult, Status
+from mlcd.drift import ColumnTest, column_json, rule, thresholds_json
 
 __all__ = ["ICONS", "markdown", "to_json"]
 
@@ -27,17 +26,15 @@ def to_json(result: DataTestResult, drift: DriftConfig) -> dict[str, Any]:
         ],
         "drift": {
             "reference": result.reference,
-            "thresholds": {"psi": drift.psi_threshold, "ks_pvalue": drift.ks_pvalue,
-                           "chi2_pvalue": drift.chi2_pvalue, "bins": drift.bins},
-            "columns": [_finite(asdict(c)) for c in result.drift],
+            "thresholds": thresholds_json(drift, _tested(result)),
+            "columns": [column_json(c) for c in result.drift],
         },
         "warnings": list(result.warnings),
     }
 
 
-def _finite(row: dict[str, Any]) -> dict[str, Any]:
-    """JSON has no NaN: a statistic that is not a number is reported as null."""
-    return {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in row.items()}
+def _tested(result: DataTestResult) -> int:
+    return sum(1 for c in result.drift if c.pvalue is not None)
 
 
 def markdown(result: DataTestResult, drift: DriftConfig) -> str:
@@ -61,21 +58,21 @@ def markdown(result: DataTestResult, drift: DriftConfig) -> str:
         lines.append("</details>")
     if result.drift:
         lines += ["", f"#### Drift against `{result.reference}`", "",
-                  "| Column | Type | PSI | KS p-value | χ² p-value | Drift |", "|---|---|---|---|---|---|"]
+                  "| Column | Type | Test | p (Holm) | Effect | Drift |", "|---|---|---|---|---|---|"]
         lines += [_drift_row(c) for c in result.drift]
-        lines += ["", f"A column drifts when PSI ≥ {drift.psi_threshold} and the test's p-value is below "
-                      f"{drift.ks_pvalue} (KS, numeric) or {drift.chi2_pvalue} (χ², categorical)."]
+        lines += ["", rule(drift, _tested(result))]
     for warning in result.warnings:
         lines += ["", f"> ⚠️ {_cell(warning)}"]
     return "\n".join(lines) + "\n"
 
 
-def _drift_row(column: ColumnDrift) -> str:
-    verdict = "❌ drifted" if column.drifted else "✅ stable"
-    if column.note is not None:
-        verdict = f"⏭️ {_cell(column.note)}"
-    return (f"| {column.column} | {column.kind} | {_number(column.psi, '.3f')} | {_number(column.ks_pvalue, '.2g')} "
-            f"| {_number(column.chi2_pvalue, '.2g')} | {verdict} |")
+def _drift_row(column: ColumnTest) -> str:
+    if column.pvalue is None:
+        return f"| {column.column} | {column.kind} | – | – | – | ⏭️ {_cell(column.note or 'not tested')} |"
+    verdict = ("❌ drifted" if column.drifted else "⚠️ significant, below the effect floor" if column.significant
+               else "✅ stable")
+    return (f"| {column.column} | {column.kind} | {column.test} | {_number(column.adjusted_pvalue, '.2g')} "
+            f"| {column.effect_name} {_number(column.effect, '.3f')} | {verdict} |")
 
 
 def _number(value: float | None, spec: str) -> str:

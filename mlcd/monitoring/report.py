@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from mlcd.monitoring.drift import Bucket, ColumnTest, DriftResult, Thresholds
+from mlcd.drift import ColumnTest, column_json, rule, thresholds_json
+from mlcd.monitoring.drift import Bucket, DriftResult
 from mlcd.report.fit import COMMENT_LIMIT, RESERVED, fit_sections
 
 __all__ = ["COMMENT_LIMIT", "Context", "markdown", "to_json"]
@@ -56,9 +57,10 @@ def to_json(result: DriftResult, context: Context) -> dict[str, Any]:
         "window": {"asked": context.window, "first": _iso(context.first), "last": _iso(context.last),
                    "rows": result.rows, "files_read": context.files_read, "files_total": context.files_total},
         "reference": {"source": context.reference, "rows": result.reference_rows},
-        "thresholds": _thresholds(result.thresholds, len(result.tested)),
-        "columns": [_test_json(t) for t in result.columns],
-        "prediction": _test_json(result.prediction) if result.prediction is not None else None,
+        "thresholds": {**thresholds_json(result.thresholds, len(result.tested)),
+                       "max_violation_rate": result.skew.max_rate if result.skew is not None else None},
+        "columns": [column_json(t) for t in result.columns],
+        "prediction": column_json(result.prediction) if result.prediction is not None else None,
         "skew": None if result.skew is None else {
             "rows": result.skew.rows, "violating_rows": result.skew.violating_rows, "rate": result.skew.rate,
             "max_rate": result.skew.max_rate, "structural": result.skew.structural, "failed": result.skew.failed,
@@ -67,20 +69,6 @@ def to_json(result: DriftResult, context: Context) -> dict[str, Any]:
         "buckets": [{"start": _iso(b.start), "end": _iso(b.end), "rows": b.rows,
                      "effects": {k: _finite(v) for k, v in b.effects.items()}} for b in result.buckets],
     }
-
-
-def _thresholds(thresholds: Thresholds, tests: int) -> dict[str, Any]:
-    return {"alpha": thresholds.alpha, "tests": tests, "correction": "holm",
-            "min_effect": {"psi": thresholds.min_psi, "js": thresholds.min_js}, "min_rows": thresholds.min_rows,
-            "bins": thresholds.bins, "max_violation_rate": thresholds.max_violation_rate}
-
-
-def _test_json(test: ColumnTest) -> dict[str, Any]:
-    return {"column": test.column, "kind": test.kind, "rows": test.rows, "reference_rows": test.reference_rows,
-            "test": test.test if test.pvalue is not None else None, "statistic": _finite(test.statistic),
-            "pvalue": _finite(test.pvalue), "adjusted_pvalue": _finite(test.adjusted_pvalue),
-            "effect": test.effect_name.lower(), "effect_value": _finite(test.effect),
-            "significant": test.significant, "drifted": test.drifted, "note": test.note}
 
 
 def _finite(value: float | None) -> float | None:
@@ -152,10 +140,7 @@ def features_section(result: DriftResult) -> list[str]:
         if len(folded) - 2 < len(rest):
             lines += ["", f"… {len(rest) - len(folded) + 2} more in the JSON file."]
         lines += ["", "</details>"]
-    th = result.thresholds
-    lines += ["", f"A column drifts when its p-value, adjusted by Holm's procedure over all {len(result.tested)} "
-                  f"tests, is at most α = {th.alpha} (the chance of any false alarm) **and** its effect reaches "
-                  f"PSI ≥ {th.min_psi} (numeric) or Jensen–Shannon distance ≥ {th.min_js} (categorical).", ""]
+    lines += ["", rule(result.thresholds, len(result.tested)), ""]
     return lines
 
 
@@ -189,7 +174,8 @@ def chart_section(result: DriftResult) -> list[str]:
     points = [(b, b.effects.get(test.column)) for b in result.buckets]
     if sum(1 for _, v in points if v is not None) < 2:
         return []
-    floor = result.thresholds.min_psi if test.kind == "numeric" else result.thresholds.min_js
+    floors = result.thresholds.min_effect
+    floor = floors.psi if test.kind == "numeric" else floors.js
     values = [v or 0.0 for _, v in points]
     high = max([*values, floor]) * 1.15
     labels = ", ".join(f'"{_label(b)}"' for b, _ in points)
@@ -205,10 +191,10 @@ def chart_section(result: DriftResult) -> list[str]:
 
 def _charted(result: DriftResult) -> ColumnTest | None:
     """The column whose effect is largest relative to its floor, drifted ones first."""
-    th = result.thresholds
+    floors = result.thresholds.min_effect
 
     def ratio(test: ColumnTest) -> float:
-        floor = th.min_psi if test.kind == "numeric" else th.min_js
+        floor = floors.psi if test.kind == "numeric" else floors.js
         return (test.effect or 0.0) / floor if floor > 0 else (test.effect or 0.0)
 
     tested = [t for t in result.tests if t.effect is not None and t.pvalue is not None]

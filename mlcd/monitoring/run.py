@@ -14,8 +14,9 @@ import pandas as pd
 
 from mlcd.config import Config
 from mlcd.data.io import read_table
+from mlcd.drift import Kind, monitored_columns
 from mlcd.errors import CheckFailed, ConfigError, InputError
-from mlcd.monitoring.drift import PREDICTION, DriftResult, Kind, Thresholds, analyse, monitored_columns
+from mlcd.monitoring.drift import PREDICTION, DriftResult, analyse, contract_skew
 from mlcd.monitoring.log_reader import FieldKind, LogWindow, field_kind, read_window, resolve_window
 from mlcd.monitoring.log_writer import PROBA_PREFIX, RESERVED
 from mlcd.monitoring.reference import read_reference_at, reference_revision
@@ -101,8 +102,9 @@ def run_drift(config: Config, request: DriftRequest, out: Output, now: datetime 
     with out.group(f"read prediction logs {logs} ({window.describe()})", ticker=True):
         log = read_window(logs, fields, window)
     with out.group(f"drift of {len(log.frame):,} rows against {reference_name}", ticker=True):
-        result = analyse(reference, log.frame, columns, Thresholds.from_config(config.monitoring),
-                         prediction=(expected, kind) if expected is not None else None, contract=config.contract)
+        skew = contract_skew(log.frame, config.contract, config.monitoring.max_violation_rate)
+        result = analyse(reference, log.frame, columns, config.drift,
+                         prediction=(expected, kind) if expected is not None else None, skew=skew)
     return DriftRun(result, _context(config, logs, window.describe(), reference_name, log), log.incomplete_lines)
 
 

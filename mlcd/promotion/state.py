@@ -12,6 +12,7 @@ import yaml
 
 from mlcd import git, record
 from mlcd.config import Config
+from mlcd.data.result import ResultFile, read_result
 from mlcd.errors import CheckFailed, ConfigError, InputError, UsageError
 from mlcd.model.io import file_sha256
 from mlcd.packaging.labels import REVISION
@@ -151,13 +152,6 @@ def rollback_target(ctx: Context, environment: str, to: str | None) -> str:
     return rollback_version(History.read(ctx.root, ctx.config.model.name), environment)
 
 
-def data_tests_result(path: Path | None) -> bool | None:
-    if path is None:
-        return None
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise InputError(f"cannot read the data test result {path}: {exc}",
-                         fix="run `mlcd data test` first, or leave out --data-test") from None
-    passed = document.get("passed") if isinstance(document, dict) else None
-    return bool(passed) if isinstance(passed, bool) else None
+def data_test_result(path: Path | None) -> ResultFile | None:
+    """The data test's result to gate the promotion on (``--data-test``); None when none is given."""
+    return read_result(path) if path is not None else None

@@ -8,8 +8,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from mlcd.compare.run import Comparison, read_data_tests
+from mlcd.compare.run import Comparison
 from mlcd.config import Config
+from mlcd.data.result import read_result
 from mlcd.errors import InputError
 from mlcd.report.markdown import failure_report, render
 
@@ -23,9 +24,8 @@ def report_markdown(config: Config, comparison_file: Path, env: Mapping[str, str
 
 
 def _data_tests(path: Path | None) -> dict[str, Any] | None:
-    if path is None or not path.is_file():
-        return None
-    return read_data_tests(path)
+    found = read_result(path, if_present=True) if path else None
+    return found.document if found else None
 
 
 def read_comparison(source: Path) -> Comparison:

@@ -148,14 +148,25 @@ def data_tests_section(data_tests: Mapping[str, Any] | None) -> list[str]:
         drifted = [d["column"] for d in drift if d.get("drifted")]
         note = f"drifted: {', '.join(drifted)}" if drifted else "no column drifted"
         lines += folded_table(f"Drift against {data_tests['drift'].get('reference') or 'the reference'} ({note})",
-                              ["column", "kind", "PSI", "KS p", "χ² p", "drifted"],
-                              [[d["column"], d["kind"], _fmt(d.get("psi")), _fmt(d.get("ks_pvalue")),
-                                _fmt(d.get("chi2_pvalue")), "⚠️ yes" if d.get("drifted") else "no"] for d in drift])
+                              ["column", "kind", "test", "p (Holm)", "effect", "drifted"],
+                              [[d["column"], d["kind"], d.get("test") or "—", _fmt(d.get("adjusted_pvalue")),
+                                _effect(d), _drifted(d)] for d in drift])
     return lines
 
 
 def _fmt(value: Any) -> str:
     return "—" if value is None else f"{value:.3g}"
+
+
+def _effect(column: Mapping[str, Any]) -> str:
+    value = column.get("effect_value")
+    return "—" if value is None else f"{str(column.get('effect', '')).upper()} {value:.3f}"
+
+
+def _drifted(column: Mapping[str, Any]) -> str:
+    if column.get("drifted"):
+        return "⚠️ yes"
+    return "no" if column.get("test") else f"not tested: {column.get('note') or 'no values'}"
 
 
 def changes_section(comparison: Comparison, model_path: str) -> list[str]:

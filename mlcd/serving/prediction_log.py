@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from mlcd.config import Config
+from mlcd.config import Config, flag_or_env
 from mlcd.errors import UsageError
 from mlcd.monitoring.log_writer import PROBA_PREFIX, PredictionLogWriter, WriterStats, format_ts
 
@@ -59,15 +59,6 @@ def _number(text: str, source: str, low: float, high: float, *, low_open: bool, 
     return value
 
 
-def _pick(flag: object | None, flag_name: str, env: Mapping[str, str], variable: str) -> tuple[str, str] | None:
-    """(value, where it came from): the flag's, else the environment variable's; None when neither is set."""
-    if flag is not None:
-        return str(flag), flag_name
-    if env.get(variable, "").strip():
-        return env[variable].strip(), variable
-    return None
-
-
 def _positive(chosen: tuple[str, str] | None, configured: float, example: str) -> float:
     if chosen is None:
         return configured
@@ -80,7 +71,7 @@ def resolve_log_settings(config: Config, env: Mapping[str, str], *, path: str | 
     """Each setting from its flag (the keyword arguments), else its environment variable, else
     ``monitoring.prediction_log`` in mlcd.yaml. None when no path is set, or it is ``off``."""
     configured = config.monitoring.prediction_log
-    chosen = _pick(path, "--prediction-log", env, ENV_PATH)
+    chosen = flag_or_env(path, "--prediction-log", env, ENV_PATH)
     if chosen is not None:
         location = chosen[0]
         if location.lower() == OFF:
@@ -92,13 +83,13 @@ def resolve_log_settings(config: Config, env: Mapping[str, str], *, path: str | 
     else:
         return None
     rate = configured.sample_rate
-    picked = _pick(sample_rate, "--log-sample-rate", env, ENV_SAMPLE_RATE)
+    picked = flag_or_env(sample_rate, "--log-sample-rate", env, ENV_SAMPLE_RATE)
     if picked is not None:
         rate = _number(picked[0], picked[1], 0, 1, low_open=False,
                        fix=f"e.g. {ENV_SAMPLE_RATE}=0.1 logs one row in ten")
-    megabytes = _positive(_pick(rotate_mb, "--log-rotate-mb", env, ENV_ROTATE_MB), configured.rotate_mb,
+    megabytes = _positive(flag_or_env(rotate_mb, "--log-rotate-mb", env, ENV_ROTATE_MB), configured.rotate_mb,
                           f"{ENV_ROTATE_MB}=64")
-    minutes = _positive(_pick(rotate_minutes, "--log-rotate-minutes", env, ENV_ROTATE_MINUTES),
+    minutes = _positive(flag_or_env(rotate_minutes, "--log-rotate-minutes", env, ENV_ROTATE_MINUTES),
                         configured.rotate_minutes, f"{ENV_ROTATE_MINUTES}=60")
     return LogSettings(path=location, sample_rate=rate, rotate_bytes=max(1, int(megabytes * (1 << 20))),
                        rotate_seconds=minutes * 60, compress=configured.compress, max_queue=configured.max_queue)

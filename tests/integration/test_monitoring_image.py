@@ -48,10 +48,10 @@ MIN_ROWS = 200
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory, client: Any) -> Path:
     repo = trained_project(tmp_path_factory.mktemp("monitoring") / "project")
-    # the training split has 273 rows: below the default monitoring.min_rows (500) no column is tested
+    # the training split has 273 rows: below the default drift.min_rows (500) no column is tested
     config_path = repo / "mlcd.yaml"
     config = yaml.safe_load(config_path.read_text())
-    config.setdefault("monitoring", {})["min_rows"] = MIN_ROWS
+    config.setdefault("drift", {})["min_rows"] = MIN_ROWS
     config_path.write_text(yaml.safe_dump(config, sort_keys=False))
     return repo
 

@@ -1,12 +1,17 @@
 from __future__ import annotations
 
+import argparse
 import re
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from mlcd.config import find_config, load_config, validate_text
-from mlcd.errors import ConfigError
+from mlcd.commands.serve import resolve as serve_settings
+from mlcd.config import Config, find_config, flag_or_env, load_config, validate_text
+from mlcd.errors import ConfigError, UsageError
+from mlcd.serving.prediction_log import resolve_log_settings
 from testing.configs import MINIMAL_CONFIG
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -101,3 +106,32 @@ def test_docs_examples_validate_against_the_schema() -> None:
     assert examples, "the docs should show at least one complete mlcd.yaml"
     for block in examples:
         assert problems_of(block) == [], block
+
+
+@settings(max_examples=200)
+@given(st.one_of(st.none(), st.text(), st.integers()), st.dictionaries(st.sampled_from(["MLCD_X", "OTHER"]), st.text()))
+def test_a_flag_wins_over_its_variable_and_a_blank_variable_is_unset(flag: object, env: dict[str, str]) -> None:
+    chosen = flag_or_env(flag, "--x", env, "MLCD_X")
+    if flag is not None:
+        assert chosen == (str(flag), "--x")
+    elif env.get("MLCD_X", "").strip():
+        assert chosen == (env["MLCD_X"].strip(), "MLCD_X")
+    else:
+        assert chosen is None
+
+
+def test_serve_and_the_prediction_log_share_that_precedence(template_config: Config) -> None:
+    args = argparse.Namespace(host=None, port=None, model=None, workers=1, max_body_bytes=1, timeout=1.0,
+                              max_batch_wait_ms=2.0)
+    assert serve_settings(args, {"MLCD_PORT": "  ", "MLCD_HOST": " "}, 8080)["port"] == 8080  # blank: unset
+    assert serve_settings(args, {"MLCD_PORT": " 9000 "}, 8080)["port"] == 9000
+    assert resolve_log_settings(template_config, {"MLCD_PREDICTION_LOG": "  "}) is None
+    with pytest.raises(UsageError, match=r"^--port is '0': it must be a port number from 1 to 65535$") as info:
+        serve_settings(argparse.Namespace(**{**vars(args), "port": 0}), {}, 8080)
+    assert info.value.fix == "e.g. --port 8080"
+
+
+def test_the_config_file_named_by_the_variable_is_named_in_the_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"config file gone\.yaml \(MLCD_CONFIG\) does not exist") as info:
+        find_config(env={"MLCD_CONFIG": "gone.yaml"}, cwd=tmp_path)
+    assert info.value.fix == "pass an existing file to MLCD_CONFIG"

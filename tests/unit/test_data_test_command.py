@@ -5,12 +5,16 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
 
 import mlcd.output
 from mlcd.cli import main
+from mlcd.config.model import DriftConfig
+from mlcd.drift import ColumnTest, column_json, rule
+from mlcd.report.markdown import data_tests_section
 
 
 @pytest.fixture
@@ -108,6 +112,27 @@ def test_reference_argument_enables_drift(data_project: Path, terminal: io.Strin
     assert drift["reference"] == str(penguins_csv)  # type: ignore[index]
     assert len(drift["columns"]) == 6  # type: ignore[index]
     assert "#### Drift against" in (data_project / "out" / "data-test.md").read_text(encoding="utf-8")
+
+
+def test_drift_is_reported_in_the_shape_and_by_the_rule_of_mlcd_drift(data_project: Path, terminal: io.StringIO,
+                                                                      penguins_csv: Path) -> None:
+    moved = pd.read_csv(penguins_csv)
+    moved["bill_depth_mm"] += 4
+    moved.to_csv(data_project / "data" / "raw" / "penguins.csv", index=False)
+    assert data_test(data_project, "--reference", str(penguins_csv)) == 3
+    drift: Any = result_json(data_project)["drift"]
+    assert drift["thresholds"] == {"alpha": 0.05, "tests": 6, "correction": "holm",
+                                   "min_effect": {"psi": 0.1, "js": 0.1}, "min_rows": 200, "bins": 10}
+    keys = set(column_json(ColumnTest("x", "numeric", 0, 0)))  # the keys of drift.json's columns
+    assert all(set(column) == keys for column in drift["columns"])
+    depth = next(c for c in drift["columns"] if c["column"] == "bill_depth_mm")
+    assert depth["drifted"] and depth["test"] == "KS" and depth["effect"] == "psi" and depth["adjusted_pvalue"] < 1e-10
+    markdown = (data_project / "out" / "data-test.md").read_text(encoding="utf-8")
+    assert rule(DriftConfig(min_rows=200), 6) in markdown
+    assert "| island | categorical | χ² | 1 | JS 0.000 | ✅ stable |" in markdown
+    section = "\n".join(data_tests_section(result_json(data_project)))
+    assert "| bill_depth_mm | numeric | KS | " in section and " | ⚠️ yes |" in section
+    assert "| island | categorical | χ² | 1 | JS 0.000 | no |" in section
 
 
 def test_a_bad_config_exits_2(data_project: Path, terminal: io.StringIO) -> None:

@@ -13,41 +13,22 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from mlcd.config import Config
-from mlcd.config.model import DriftConfig
-from mlcd.data import ColumnDrift
+from mlcd.config.model import ColumnSpec, Contract, DriftConfig, EffectFloors
 from mlcd.data.checks import run_data_test
-from mlcd.data.drift import (
-    ReferenceSource,
-    categorical_drift,
-    chi2_pvalue,
-    drift_check,
-    load_reference,
-    measure_drift,
-    numeric_drift,
-    psi,
-    psi_of_shares,
-    reference_source,
-)
+from mlcd.data.drift import ReferenceSource, drift_check, load_reference, measure_drift, reference_source
+from mlcd.drift import ColumnTest, chi2_test, psi, psi_of_shares
 from mlcd.errors import InputError
 
 DRIFT = DriftConfig()
 finite = st.floats(-1e9, 1e9, allow_nan=False)
 samples = arrays(np.float64, st.integers(1, 200), elements=finite)
-categories = st.lists(st.sampled_from(["a", "b", "c", "d"]), min_size=1, max_size=200)
-
-
-@settings(max_examples=200, deadline=None)
-@given(samples, st.integers(2, 100))
-def test_identical_numeric_samples_never_drift(sample: np.ndarray, bins: int) -> None:
-    assert psi(sample, sample.copy(), bins) == 0.0
-    result = numeric_drift("x", sample, sample.copy(), replace(DRIFT, bins=bins))
-    assert not result.drifted and result.ks_pvalue == pytest.approx(1.0)
 
 
 @settings(max_examples=200, deadline=None)
 @given(samples, samples, st.integers(2, 100))
 def test_psi_is_never_negative(reference: np.ndarray, current: np.ndarray, bins: int) -> None:
     assert psi(reference, current, bins) >= 0.0
+    assert psi(reference, reference.copy(), bins) == 0.0
 
 
 @settings(max_examples=200, deadline=None)
@@ -58,53 +39,47 @@ def test_psi_of_any_shares_is_never_negative(shares: tuple[list[float], list[flo
     assert psi_of_shares(np.array(expected), np.array(actual)) >= 0.0
 
 
-@settings(max_examples=200, deadline=None)
-@given(categories)
-def test_identical_categorical_samples_never_drift(values: list[str]) -> None:
-    result = categorical_drift("c", pd.Series(values), pd.Series(values), DRIFT)
-    assert result.psi == 0.0 and result.chi2_pvalue == pytest.approx(1.0) and not result.drifted
+def _one(reference: pd.Series, current: pd.Series, contract: Contract, drift: DriftConfig = DRIFT) -> ColumnTest:
+    (column,) = measure_drift(pd.DataFrame({"x": reference}), pd.DataFrame({"x": current}), contract, drift)
+    return column
 
 
-@settings(max_examples=100, deadline=None)
-@given(categories, categories)
-def test_chi2_pvalue_is_a_probability(reference: list[str], current: list[str]) -> None:
-    result = categorical_drift("c", pd.Series(reference), pd.Series(current), DRIFT)
-    assert result.chi2_pvalue is not None and 0.0 <= result.chi2_pvalue <= 1.0
-    assert result.psi is not None and result.psi >= 0.0
+NUMBER = Contract(label="y", columns=(ColumnSpec("y", "category"), ColumnSpec("x", "float")))
+CATEGORY = Contract(label="y", columns=(ColumnSpec("y", "category"), ColumnSpec("x", "category")))
 
 
 def test_a_shifted_distribution_drifts() -> None:
     rng = np.random.default_rng(1)
-    result = numeric_drift("x", rng.normal(0, 1, 2000), rng.normal(1, 1, 2000), DRIFT)
-    assert result.drifted
+    result = _one(pd.Series(rng.normal(0, 1, 2000)), pd.Series(rng.normal(1, 1, 2000)), NUMBER)
+    assert result.drifted and result.test == "KS"
     assert result.psi is not None and result.psi > 0.5
-    assert result.ks_pvalue is not None and result.ks_pvalue < 1e-10
+    assert result.adjusted_pvalue is not None and result.adjusted_pvalue < 1e-10
 
 
 def test_a_tiny_but_significant_shift_in_large_data_does_not_drift() -> None:
-    # KS alone would flag it; the PSI says the shift is too small to matter.
+    # KS alone would flag it; the effect floor says the shift is too small to matter.
     rng = np.random.default_rng(2)
-    result = numeric_drift("x", rng.normal(0, 1, 200_000), rng.normal(0.05, 1, 200_000), DRIFT)
-    assert result.ks_pvalue is not None and result.ks_pvalue < DRIFT.ks_pvalue
-    assert result.psi is not None and result.psi < DRIFT.psi_threshold
-    assert not result.drifted
+    result = _one(pd.Series(rng.normal(0, 1, 200_000)), pd.Series(rng.normal(0.05, 1, 200_000)), NUMBER)
+    assert result.significant and not result.drifted
+    assert result.psi is not None and result.psi < DRIFT.min_effect.psi
 
 
-def test_a_large_shift_in_a_handful_of_rows_is_not_significant() -> None:
-    result = numeric_drift("x", np.array([1.0, 2.0, 3.0]), np.array([2.0, 3.0, 4.0]), DRIFT)
-    assert result.psi is not None and result.psi >= DRIFT.psi_threshold
-    assert not result.drifted
+def test_a_large_shift_in_a_handful_of_rows_is_not_tested_or_not_significant() -> None:
+    reference, current = pd.Series([1.0, 2.0, 3.0]), pd.Series([2.0, 3.0, 4.0])
+    assert _one(reference, current, NUMBER).note == "3 values in the data, fewer than drift.min_rows (500)"
+    tested = _one(reference, current, NUMBER, DriftConfig(min_rows=1))
+    assert tested.psi is not None and tested.psi >= DRIFT.min_effect.psi
+    assert not tested.significant and not tested.drifted
 
 
 def test_a_new_category_drifts() -> None:
-    reference = pd.Series(["a", "b"] * 500)
-    current = pd.Series(["a", "b"] * 400 + ["new"] * 200)
-    result = categorical_drift("c", reference, current, DRIFT)
-    assert result.drifted and result.chi2_pvalue is not None and result.chi2_pvalue < 1e-10
+    result = _one(pd.Series(["a", "b"] * 500), pd.Series(["a", "b"] * 400 + ["new"] * 200), CATEGORY)
+    assert result.drifted and result.test == "χ²" and result.effect_name == "JS"
+    assert result.adjusted_pvalue is not None and result.adjusted_pvalue < 1e-10
 
 
 def test_chi2_with_a_single_category_is_no_evidence() -> None:
-    assert chi2_pvalue(np.array([10]), np.array([3])) == 1.0
+    assert chi2_test(np.array([10]), np.array([3])) == (0.0, 1.0)
 
 
 def test_columns_that_cannot_be_compared_carry_a_note(template_config: Config) -> None:
@@ -112,15 +87,15 @@ def test_columns_that_cannot_be_compared_carry_a_note(template_config: Config) -
                               "body_mass_g": ["a", "b"], "sex": [None, None]})
     current = pd.DataFrame({"bill_length_mm": [np.nan, np.nan], "island": ["Dream", "Dream"],
                             "body_mass_g": [1.0, 2.0], "bill_depth_mm": [1.0, 2.0], "sex": ["male", "female"]})
-    notes = {c.column: c.note for c in measure_drift(reference, current, template_config.contract,
-                                                     template_config.drift)}
+    drift = DriftConfig(min_rows=1)
+    notes = {c.column: c.note for c in measure_drift(reference, current, template_config.contract, drift)}
     assert notes == {
         "island": None,
-        "bill_length_mm": "no values in the data",
+        "bill_length_mm": "0 values in the data, fewer than drift.min_rows (1)",
         "bill_depth_mm": "missing in the reference",
         "flipper_length_mm": "missing in the reference",
         "body_mass_g": "not numeric in the reference (str)",
-        "sex": "no values in the reference",
+        "sex": "0 values in the reference, fewer than drift.min_rows (1)",
     }
 
 
@@ -130,16 +105,43 @@ def test_drift_columns_limit_the_check(template_config: Config) -> None:
     assert [c.column for c in measure_drift(penguins, penguins, template_config.contract, config)] == ["island"]
 
 
+def test_every_column_is_one_family_so_the_check_is_calibrated() -> None:
+    """Holm over all columns: a p-value that one test alone would call significant is not, among many."""
+    contract = Contract(label="y", columns=(ColumnSpec("y", "category"),
+                                            *(ColumnSpec(f"x{i}", "float") for i in range(20))))
+    rng = np.random.default_rng(5)
+    reference = pd.DataFrame({f"x{i}": rng.normal(size=2000) for i in range(20)})
+    current = pd.DataFrame({f"x{i}": rng.normal(size=2000) for i in range(20)})
+    columns = measure_drift(reference, current, contract, DriftConfig(min_effect=EffectFloors(psi=0.0)))
+    assert all(c.adjusted_pvalue is not None and c.pvalue is not None and c.adjusted_pvalue >= c.pvalue
+               for c in columns)
+    assert not [c.column for c in columns if c.drifted]
+
+
 def test_drift_check_verdicts() -> None:
-    stable = ColumnDrift("a", "numeric", False, psi=0.01, ks_pvalue=0.5)
-    moved = ColumnDrift("b", "categorical", True, psi=0.9, chi2_pvalue=1e-12)
-    unmeasured = ColumnDrift("c", "numeric", False, note="missing in the data")
-    assert drift_check((stable, unmeasured), "ref", DRIFT).status == "passed"
+    stable = ColumnTest("a", "numeric", 900, 900, 0.01, 0.5, adjusted_pvalue=1.0, psi=0.01)
+    moved = ColumnTest("b", "categorical", 900, 900, 80.0, 1e-12, adjusted_pvalue=2e-12, js=0.9, significant=True,
+                       drifted=True)
+    unmeasured = ColumnTest("c", "numeric", 0, 0, note="missing in the data")
+    passed = drift_check((stable, unmeasured), "ref", DRIFT)
+    assert passed.status == "passed"
+    assert passed.message == "no drift in 1 tested column against ref (Holm at α = 0.05; effect floors PSI 0.1, JS 0.1)"
     failed = drift_check((stable, moved), "ref", DRIFT)
     assert failed.status == "failed"
-    assert failed.details == ("'b' drifted: PSI 0.900, chi-squared p=1e-12",)
-    assert failed.message.startswith("1 of 2 compared columns drifted from ref: ")
-    assert drift_check((unmeasured,), "ref", DRIFT).status == "skipped"
+    assert failed.details == ("'b' drifted: JS 0.900, χ² p (Holm) 2e-12",)
+    assert failed.message.startswith("1 of 2 tested columns drifted from ref: ")
+    skipped = drift_check((unmeasured,), "ref", DRIFT)
+    assert skipped.status == "skipped" and skipped.details == ("'c': missing in the data",)
+    assert skipped.message == "no column could be tested against ref ('c': missing in the data)"
+
+
+def test_data_smaller_than_min_rows_skips_the_check_and_says_why(template_config: Config) -> None:
+    penguins = pd.DataFrame({"island": ["Dream", "Biscoe"] * 100, "sex": ["male", "female"] * 100})
+    config = replace(template_config.drift, columns=("island", "sex"), min_rows=500)
+    check = drift_check(measure_drift(penguins, penguins, template_config.contract, config), "ref", config)
+    assert check.status == "skipped"
+    assert check.message == ("no column could be tested against ref ('island': 200 values in the data, fewer than "
+                             "drift.min_rows (500), …)")
 
 
 # --- the reference -----------------------------------------------------------------------------------

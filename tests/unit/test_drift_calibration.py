@@ -1,4 +1,5 @@
-"""Calibration of `mlcd drift`'s alarm, measured by simulation, and properties of its statistics.
+"""Calibration of the drift rule (`mlcd drift`, and `mlcd data test`'s drift check), measured by simulation,
+and properties of its statistics.
 
 The false-alarm rate is the share of trials in which a window drawn from the reference's own
 distribution raises any alarm (family-wise, over 20 mixed features). It must be at most alpha = 0.05,
@@ -19,17 +20,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from mlcd.data.drift import psi_of_shares
-from mlcd.monitoring.drift import (
-    Kind,
-    Thresholds,
-    chi2_test,
-    compare_columns,
-    holm,
-    js_distance,
-    ks_test,
-    pool_rare,
-)
+from mlcd.config.model import DriftConfig
+from mlcd.drift import Kind, chi2_test, compare_columns, holm, js_distance, ks_test, pool_rare, psi_of_shares
 
 TRIALS = 300
 REFERENCE_ROWS = 10_000
@@ -71,7 +63,7 @@ def trials() -> list[tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]]:
     """Per trial: columns Holm rejects with no shift, columns that alarm with no shift, and columns that
     alarm when 'normal' shifts by 0.5σ. One fresh reference per trial, seeded."""
     rng = np.random.default_rng(20240501)
-    thresholds = Thresholds(alpha=ALPHA)
+    thresholds = DriftConfig(alpha=ALPHA)
     outcomes = []
     for _ in range(TRIALS):
         reference = draw(rng, REFERENCE_ROWS)
@@ -114,7 +106,7 @@ def test_a_huge_window_does_not_alarm_on_a_trivial_shift() -> None:
     rng = np.random.default_rng(7)
     reference = pd.DataFrame({"x": rng.normal(0.0, 1.0, 20_000)})
     window = pd.DataFrame({"x": rng.normal(0.05, 1.0, 1_000_000)})  # 0.05σ: certain, and too small to matter
-    (test,) = compare_columns(reference, window, {"x": "numeric"}, Thresholds())
+    (test,) = compare_columns(reference, window, {"x": "numeric"}, DriftConfig())
     assert test.significant and not test.drifted
     assert test.psi is not None and test.psi < 0.01
 
@@ -123,9 +115,9 @@ def test_too_few_rows_are_not_tested() -> None:
     rng = np.random.default_rng(3)
     reference = pd.DataFrame({"x": rng.normal(size=1000), "c": pd.Series(rng.choice(["a", "b"], 1000))})
     window = reference.head(100).copy()
-    tests = compare_columns(reference, window, {"x": "numeric", "c": "categorical"}, Thresholds(min_rows=500))
+    tests = compare_columns(reference, window, {"x": "numeric", "c": "categorical"}, DriftConfig(min_rows=500))
     assert [t.pvalue for t in tests] == [None, None]
-    assert all("fewer than monitoring.min_rows (500)" in (t.note or "") for t in tests)
+    assert [t.note for t in tests] == ["100 values in the window, fewer than drift.min_rows (500)"] * 2
 
 
 # --- properties ---------------------------------------------------------------------------------------
@@ -146,7 +138,7 @@ def frames(draw_: st.DrawFn) -> pd.DataFrame:
 @settings(max_examples=150, deadline=None)
 @given(frames())
 def test_identical_windows_never_alarm(frame: pd.DataFrame) -> None:
-    tests = compare_columns(frame, frame.copy(), {"x": "numeric", "c": "categorical"}, Thresholds(min_rows=1))
+    tests = compare_columns(frame, frame.copy(), {"x": "numeric", "c": "categorical"}, DriftConfig(min_rows=1))
     for test in tests:
         assert not test.drifted and not test.significant
         if test.pvalue is not None:

@@ -35,9 +35,11 @@ CONFIG = """\
         member:  {dtype: bool}
         signup:  {dtype: datetime, feature: false}
     model: {name: churn-model, path: models/model.skops}
+    drift:
+      min_rows: 200
     monitoring:
       logs: logs
-      min_rows: 200
+      max_violation_rate: 0.01
 """
 
 

@@ -11,18 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mlcd.data.drift import psi
-from mlcd.monitoring.drift import (
-    Bucket,
-    ColumnTest,
-    DriftResult,
-    Kind,
-    Skew,
-    Thresholds,
-    analyse,
-    decide,
-    time_buckets,
-)
+from mlcd.config.model import DriftConfig
+from mlcd.drift import ColumnTest, Kind, decide, psi
+from mlcd.monitoring.drift import Bucket, DriftResult, Skew, analyse, time_buckets
 from mlcd.monitoring.report import COMMENT_LIMIT, Context, markdown, to_json
 
 T0 = datetime(2024, 5, 1, tzinfo=timezone.utc)
@@ -33,10 +24,10 @@ def synthetic(columns: int, name_length: int, findings: int) -> DriftResult:
     tests = [ColumnTest(f"feature_{i:05d}_" + "x" * name_length, "numeric" if i % 2 else "categorical", 5000, 10000,
                         statistic=float(rng.random()), pvalue=float(rng.random() ** 8), psi=float(rng.random()),
                         js=float(rng.random())) for i in range(columns)]
-    decided = decide(tests, Thresholds())
+    decided = decide(tests, DriftConfig())
     buckets = tuple(Bucket(T0, T0, 10, {t.column: 0.1 for t in decided}) for _ in range(12))
-    skew = Skew(5000, 300, tuple(f"column 'c{i}': {'y' * 200}" for i in range(findings)))
-    return DriftResult(5000, 10000, decided, None, skew, buckets, Thresholds())
+    skew = Skew(5000, 300, 0.01, tuple(f"column 'c{i}': {'y' * 200}" for i in range(findings)))
+    return DriftResult(5000, 10000, decided, None, skew, buckets, DriftConfig())
 
 
 @settings(max_examples=10, deadline=None)
@@ -56,6 +47,7 @@ def test_json_has_no_nan_and_names_every_column() -> None:
     loaded = json.loads(text)
     assert len(loaded["columns"]) == 30 and loaded["window"]["first"] == "2024-05-01T00:00:00Z"
     assert loaded["thresholds"]["correction"] == "holm" and loaded["skew"]["rate"] == pytest.approx(0.06)
+    assert loaded["thresholds"]["max_violation_rate"] == 0.01
 
 
 def test_one_bucket_has_the_whole_window_effect() -> None:
@@ -64,7 +56,7 @@ def test_one_bucket_has_the_whole_window_effect() -> None:
     window = pd.DataFrame({"ts": pd.date_range(T0, periods=2000, freq="min"), "x": rng.normal(0.3, 1, 2000),
                            "c": rng.choice(["a", "b", "d"], 2000)})
     kinds: dict[str, Kind] = {"x": "numeric", "c": "categorical"}
-    result = analyse(reference, window, kinds, Thresholds(), buckets=1)
+    result = analyse(reference, window, kinds, DriftConfig(), buckets=1)
     (bucket,) = result.buckets
     x, c = result.columns
     assert bucket.rows == 2000
@@ -79,8 +71,8 @@ def test_buckets_split_the_window_evenly_in_time_and_find_when_a_shift_began() -
     values = rng.normal(size=6000)
     values[3000:] += 1.0
     window = pd.DataFrame({"ts": pd.date_range(T0, periods=6000, freq="min", tz="UTC"), "x": values})
-    tests = decide([ColumnTest("x", "numeric", 6000, 5000, 0.1, 1e-9, psi=0.3)], Thresholds())
-    buckets = time_buckets(window, {"x": reference["x"]}, tests, Thresholds(), 6)
+    tests = decide([ColumnTest("x", "numeric", 6000, 5000, 0.1, 1e-9, psi=0.3)], DriftConfig())
+    buckets = time_buckets(window, {"x": reference["x"]}, tests, DriftConfig(), 6)
     assert [b.rows for b in buckets] == [1000] * 6
     effects = [b.effects["x"] or 0.0 for b in buckets]
     assert max(effects[:3]) < 0.05 < 0.5 < min(effects[3:])
