@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from mlcd.errors import UsageError
+
 OCI = "org.opencontainers.image."
 MODEL_SHA256 = "dev.mlcd.model.sha256"
 MODEL_NAME = "dev.mlcd.model.name"
@@ -21,6 +23,15 @@ LINEAGE = "dev.mlcd.lineage"
 REVISION = OCI + "revision"
 
 _SCP_LIKE = re.compile(r"^(?:[^@/]+@)?([^:/]+):(?!//)(.+)$")
+
+
+def model_sha256(image_ref: str, image_labels: Mapping[str, str]) -> str:
+    """The sha256 of the model an image built by `mlcd package` serves; any other image is refused."""
+    sha256 = image_labels.get(MODEL_SHA256)
+    if not sha256:
+        raise UsageError(f"{image_ref} has no {MODEL_SHA256} label: it was not built by mlcd package",
+                         fix="build the image with `mlcd package`")
+    return sha256
 
 
 def model_version(sha256: str) -> str:

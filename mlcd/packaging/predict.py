@@ -40,9 +40,9 @@ def predict_file(config: Config, model: str, source: Path, target: Path, *, chun
             return score_file(Predictor(loaded.model, schema, config.evaluate.task), schema, source, target,
                               chunk_rows=chunk_rows, csv=config.data.csv)
     from mlcd.packaging import parity
+    from mlcd.packaging.container import hardened_container, inspect_served_image
     from mlcd.packaging.engine import connect
     from mlcd.packaging.served_predictor import ServedPredictor
-    from mlcd.packaging.smoke import hardened_container, inspect_served_image
 
     docker = connect()
     served = inspect_served_image(docker, model, config)

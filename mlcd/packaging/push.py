@@ -116,10 +116,7 @@ def push(client: Any, image_ref: str, to: str, out: Output, *, revision: str | N
     target = parse_target(to)
     image = get_image(client, image_ref)
     image_labels = image.labels or {}
-    sha256 = image_labels.get(labels.MODEL_SHA256)
-    if not sha256:
-        raise UsageError(f"{image_ref} has no {labels.MODEL_SHA256} label: it was not built by mlcd package",
-                         fix="build the image with `mlcd package`")
+    sha256 = labels.model_sha256(image_ref, image_labels)
     tags = tags_for(_revision(image_labels, revision), sha256)
     digests = set()
     created = [f"{target.name}:{tag}" for tag in tags if f"{target.name}:{tag}" not in image.tags]

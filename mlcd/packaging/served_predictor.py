@@ -10,7 +10,7 @@ import numpy as np
 
 from mlcd.errors import CheckFailed
 from mlcd.packaging import parity
-from mlcd.packaging.smoke import Client
+from mlcd.packaging.container import Client
 
 Array = np.ndarray[Any, Any]
 

@@ -19,9 +19,10 @@ from mlcd.config.model import ColumnSpec
 from mlcd.errors import InputError, UsageError
 from mlcd.packaging import labels, parity, sbom
 from mlcd.packaging.build import BuildProgress, Step, failure_fix, reset_context
+from mlcd.packaging.container import signals_interrupt
 from mlcd.packaging.push import PushProgress, parse_target, push_fix, tags_for
 from mlcd.packaging.requirements import installed_versions, requirement_name, serving_names, serving_requirements
-from mlcd.packaging.smoke import ErrorCheck, SmokeReport, signals_interrupt
+from mlcd.packaging.smoke import ErrorCheck, SmokeReport
 from mlcd.packaging.wheelhouse import open_wheelhouse
 from mlcd.registry import ImageRef, Registry
 
