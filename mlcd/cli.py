@@ -142,6 +142,24 @@ def build_parser() -> _Parser:
                        help="reference: the DVC-tracked training split at this git revision; 'production' for the "
                             "newest <model>#production#N tag (the checked-out commit when there is none)")
 
+    shadow = _command(commands, "shadow", "mlcd.commands.shadow",
+                      "replay logged production traffic through the candidate model: how many predictions "
+                      "change, by how much, per slice; exit 3 when the churn gate (gates.max_prediction_churn) fails")
+    shadow.add_argument("--logs", metavar="PATH",
+                        help="prediction log directory or fsspec URL (default: monitoring.logs)")
+    shadow.add_argument("--model", metavar="FILE", help="the candidate model file (default: model.path)")
+    shadow.add_argument("--since", metavar="ISO",
+                        help="first moment of the window (default: --until minus monitoring.window)")
+    shadow.add_argument("--until", metavar="ISO", help="end of the window, excluded (default: now)")
+    shadow.add_argument("--last", metavar="N", type=int, help="the newest N logged rows instead of a time window")
+    shadow.add_argument("--sample", metavar="N", type=int,
+                        help="replay at most N rows of the window, drawn at random (default: every row)")
+    shadow.add_argument("--seed", metavar="N", type=int, default=0, help="seed of --sample (default: 0)")
+    shadow.add_argument("--json", metavar="FILE", default="shadow.json", help="machine-readable result")
+    shadow.add_argument("--markdown", metavar="FILE", default="shadow.md", help="report")
+    shadow.add_argument("--if-configured", action="store_true",
+                        help="with no prediction logs configured, say what to set and exit 0 instead of 2")
+
     alert = _command(commands, "alert", "mlcd.commands.alert",
                      "put a drift report on GitHub: open or update the one drift issue, or note on it that "
                      "drift cleared")

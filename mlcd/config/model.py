@@ -155,6 +155,8 @@ class GatesConfig:
     metrics: tuple[MetricGate, ...] = ()
     max_slice_gap: dict[str, float] = field(default_factory=dict)
     require_data_tests: bool = schema_default("gates", "require_data_tests")
+    max_prediction_churn: float | None = None
+    churn_tolerance: float = schema_default("gates", "churn_tolerance")
     noise: NoiseConfig = field(default_factory=NoiseConfig)
 
 

@@ -11,7 +11,8 @@ from mlcd.config.model import Direction, GatesConfig, MetricGate
 # "error": the gate could not be decided because reading its baseline failed (a broken DVC remote, say):
 # it fails like "fail", never passes like "no_baseline" (nothing recorded to compare with).
 Verdict = Literal["pass", "fail", "error", "no_baseline"]
-GateKind = Literal["threshold", "regression_vs_base", "regression_vs_production", "slice_gap", "data_tests"]
+GateKind = Literal["threshold", "regression_vs_base", "regression_vs_production", "slice_gap", "data_tests",
+                   "prediction_churn"]
 ARROW = {"pass": "✅", "fail": "❌", "error": "❗", "no_baseline": "⚪"}
 FAILING: frozenset[str] = frozenset({"fail", "error"})
 
@@ -92,6 +93,19 @@ def data_tests_gate(passed: bool | None) -> GateResult:
     if passed:
         return GateResult("data tests", "data_tests", "pass", "every data test passed")
     return GateResult("data tests", "data_tests", "fail", "data tests failed")
+
+
+def churn_gate(rate: float | None, changed: int, rows: int, limit: float) -> GateResult:
+    """The share of replayed production rows whose prediction the candidate changes, against its limit."""
+    name = f"prediction churn ≤ {limit:g}"
+    if rate is None or rows == 0:
+        return GateResult(name, "prediction_churn", "no_baseline", "no logged production rows to replay",
+                          "prediction_churn", None, limit)
+    share = f"{changed:,} of {rows:,} logged rows ({rate:.2%}) change prediction"
+    if rate > limit:
+        return GateResult(name, "prediction_churn", "fail", f"{share}, more than the allowed {limit:.2%}",
+                          "prediction_churn", rate, limit)
+    return GateResult(name, "prediction_churn", "pass", share, "prediction_churn", rate, limit)
 
 
 def apply_gates(

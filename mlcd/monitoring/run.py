@@ -79,7 +79,7 @@ def run_drift(config: Config, request: DriftRequest, out: Output, now: datetime 
     prediction logs are configured (nothing to measure yet)."""
     if request.if_configured and not request.logs and config.monitoring.logs is None:
         return None
-    logs = request.logs or _configured_logs(config)
+    logs = request.logs or configured_logs(config)
     window = resolve_window(request.since, request.until, request.last, config.monitoring.window,
                             now or datetime.now(timezone.utc))
     columns = monitored_columns(config.contract)
@@ -108,7 +108,7 @@ def run_drift(config: Config, request: DriftRequest, out: Output, now: datetime 
     return DriftRun(result, _context(config, logs, window.describe(), reference_name, log), log.incomplete_lines)
 
 
-def _configured_logs(config: Config) -> str:
+def configured_logs(config: Config) -> str:
     logs = config.monitoring.logs
     if logs is None:
         raise ConfigError("no prediction logs to read",
