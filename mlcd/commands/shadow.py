@@ -28,8 +28,9 @@ def run(args: argparse.Namespace) -> int:
         return 0
     result = shadow.result
     write_result_file(Path(args.json), shadow.json(), "--json")
-    write_result_file(Path(args.markdown), shadow.markdown(), "--markdown")
-    out.step_summary(shadow.markdown())
+    report = shadow.markdown()
+    write_result_file(Path(args.markdown), report, "--markdown")
+    out.step_summary(report)
     overall = result.overall
     rate = "n/a" if overall.rate is None else f"{overall.rate:.2%}"
     out.info(f"{overall.changed:,} of {overall.rows:,} replayed rows change prediction ({rate})")
