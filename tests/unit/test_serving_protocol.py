@@ -17,10 +17,10 @@ from mlcd.commands.serve import resolve
 from mlcd.config import Config, load_config
 from mlcd.errors import UsageError
 from mlcd.serving.batching import Batcher
+from mlcd.serving.invocations import parse_invocations
 from mlcd.serving.metrics import endpoint_of
 from mlcd.serving.openapi import openapi_document
 from mlcd.serving.predictor import Predictor
-from mlcd.serving.invocations import parse_invocations
 from mlcd.serving.protocol import RequestError, infer_response, parse_infer
 from mlcd.serving.validation import InputSchema, check_columns, datatype_of, describe
 
