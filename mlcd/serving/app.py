@@ -40,9 +40,9 @@ from mlcd import __version__
 from mlcd.config import Config, load_config
 from mlcd.errors import MlcdError
 from mlcd.serving.batching import Batcher, Scored
-from mlcd.serving.bodies import check_encoding, decode_json, infer_body, read_body
+from mlcd.serving.bodies import check_encoding, infer_body, read_body
 from mlcd.serving.connections import DISCONNECTED, LIMITS_STATE, ConnectionLimits, RequestGuard
-from mlcd.serving.invocations import CSV, media_type, parse_csv, parse_invocations
+from mlcd.serving.invocations import CSV, decode_json, media_type, parse_csv, parse_invocations
 from mlcd.serving.metrics import CONTENT_TYPE, Metrics, endpoint_of
 from mlcd.serving.openapi import openapi_document
 from mlcd.serving.prediction_log import LogSettings, PredictionLogger

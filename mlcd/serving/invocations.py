@@ -10,12 +10,15 @@ docs/serving.md says so and why.
 from __future__ import annotations
 
 import io
+import json
 from typing import Any
+
+import orjson
 
 from mlcd.serving.protocol import Batch, RequestError, validated
 from mlcd.serving.validation import InputSchema, datatype_of, name_list
 
-__all__ = ["CSV", "JSON", "MLFLOW_FORMATS", "media_type", "parse_csv", "parse_invocations"]
+__all__ = ["CSV", "JSON", "MLFLOW_FORMATS", "decode_json", "media_type", "parse_csv", "parse_invocations"]
 
 MLFLOW_FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 JSON = "application/json"
@@ -44,6 +47,23 @@ def media_type(content_type: str | None) -> str:
         if value.strip().strip('"').lower() not in ("utf-8", "utf8"):
             raise RequestError(415, "the body must be UTF-8 (Content-Type charset=utf-8, or no charset)")
     return kind
+
+
+def _constant(name: str) -> float | None:
+    return None if name == "NaN" else float(name)
+
+
+def decode_json(raw: bytes) -> Any:
+    """The JSON body, where ``NaN`` is a missing value: MLflow's client writes a DataFrame's missing values
+    so (Python's json, which MLflow's server reads them with, takes ``NaN`` and ``Infinity``)."""
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        pass
+    try:  # the slow path, only for bodies with those tokens
+        return json.loads(raw, parse_constant=_constant)
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+        raise _bad("the body is not valid JSON") from None
 
 
 def parse_csv(body: bytes, schema: InputSchema) -> Batch:

@@ -122,8 +122,10 @@ def encode_binary(values: Iterable[Any], datatype: str) -> bytes:
             data = value if isinstance(value, bytes) else str(value).encode("utf-8")
             parts += [_LENGTH.pack(len(data)), data]
         return b"".join(parts)
-    array = np.asarray(values if isinstance(values, np.ndarray) else list(values))
-    return np.ascontiguousarray(array, dtype=np.dtype(_NUMPY[datatype])).tobytes()
+    dtype = np.dtype(_NUMPY[datatype])
+    if isinstance(values, np.ndarray):
+        return np.ascontiguousarray(values, dtype=dtype).tobytes()
+    return np.array(list(values), dtype=dtype).tobytes()  # straight to the type: 2**64 - 1 stays exact
 
 
 def encode_outputs(response: dict[str, Any], binary: frozenset[str]) -> tuple[bytes, int | None]:
