@@ -7,9 +7,10 @@ Two pieces close those gaps:
 
 - :class:`GuardedHttpToolsProtocol`, uvicorn's httptools protocol with a header timeout (from the
   connection's start, or a request's first byte, to the end of its headers: 408 and close, or just close
-  when nothing was sent) and a cap on open connections per worker (a request on a connection over the cap
-  gets 503 and the connection is closed). It reads its :class:`ConnectionLimits` from the app's lifespan
-  state, so each worker counts into its own metrics.
+  when nothing was sent) and a cap on open connections per worker: a connection opened while the worker
+  already holds ``max_connections`` gets 503 for its request and is closed, so the connections within the
+  cap keep being served. It reads its :class:`ConnectionLimits` from the app's lifespan state, so each
+  worker counts into its own metrics.
 - :class:`RequestGuard`, an ASGI wrapper: a body that has not fully arrived ``body_timeout`` seconds after
   its headers gets 408 and the connection is closed; any answer sent before the body was read closes the
   connection too (a half-read body cannot keep it open); a client that goes away mid-body is counted and
@@ -69,10 +70,12 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self.limits: ConnectionLimits | None = self.app_state.get(LIMITS_STATE)
         self._header_timer: asyncio.TimerHandle | None = None
         self._reading_headers = False  # some bytes of a request's headers arrived
+        self._over_cap = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+        super().connection_made(transport)  # adds this connection to the worker's
         if self.limits is not None:
+            self._over_cap = len(self.connections) > self.limits.max_connections
             self.limits.metrics.open_connections.inc()
             self._arm_header_timer()
 
@@ -93,7 +96,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._cancel_header_timer()
         self._reading_headers = False
         limits = self.limits
-        if limits is None or len(self.connections) <= limits.max_connections:
+        if limits is None or not self._over_cap:
             super().on_headers_complete()
             return
         app, self.app = self.app, limits.over_capacity

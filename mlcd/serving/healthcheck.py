@@ -2,14 +2,14 @@
 
 ``python -m mlcd.serving.healthcheck`` asks ``/v2/health/ready`` on ``$MLCD_PORT``. It exits 0 on 200 and 1
 otherwise, which is what Docker shows as the container's health. Docker restarts a container only when its
-process exits, never when it turns unhealthy, so the check also acts as a liveness probe: once the server
-has answered, ``KILL_AFTER`` checks in a row without any answer (a hung or SIGSTOPped server) make it kill
-the server. The init (dumb-init, PID 1) then exits, and the container's restart policy starts it again.
-A server that answers 503 — still loading, or a refused model that must stay visible — is never killed.
+process exits, never when it turns unhealthy, so the check also acts as a liveness probe: ``KILL_AFTER``
+checks in a row without any answer (a hung or SIGSTOPped server) make it kill the server, once the server
+has answered before or the container is ``START_GRACE`` seconds old (a slow start is not a hang). The
+init (dumb-init, PID 1) then exits, and the container's restart policy starts it again. A server that
+answers 503 — still loading, or a refused model that must stay visible — is never killed.
 
-Only stdlib: the check runs every few seconds and must start fast. State (unanswered checks in a row)
-lives in a file under ``/tmp``; it is written only after the server first answered, so a slow start never
-counts.
+Only stdlib: the check runs every few seconds and must start fast. What it remembers between checks
+lives in a small file under ``/tmp``.
 """
 
 from __future__ import annotations
@@ -21,24 +21,49 @@ import sys
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["KILL_AFTER", "check", "main", "next_state", "server_processes"]
+__all__ = ["KILL_AFTER", "START_GRACE", "Health", "check", "main", "next_state", "server_processes"]
 
 KILL_AFTER = 3
+START_GRACE = 60.0
 STATE = Path("/tmp/mlcd-healthcheck")
 INITS = (b"dumb-init", b"docker-init", b"tini")
 TIMEOUT = 2.0
 
 
-def next_state(previous: int | None, answered: bool) -> tuple[int | None, bool]:
-    """(unanswered checks in a row, or None before the first answer; whether to kill the server now)."""
+@dataclass(frozen=True)
+class Health:
+    unanswered: int = 0  # checks in a row without an answer
+    answered: bool = False  # the server answered at least once since the container started
+
+    def text(self) -> str:
+        return f"{self.unanswered} {int(self.answered)}"
+
+    @classmethod
+    def parse(cls, text: str) -> Health:
+        unanswered, answered = text.split()
+        return cls(int(unanswered), answered == "1")
+
+
+def next_state(previous: Health, answered: bool, age: float | None) -> tuple[Health, bool]:
+    """The state after one check, and whether to kill the server now; ``age``: the container's, in seconds."""
     if answered:
-        return 0, False
-    if previous is None:
-        return None, False
-    unanswered = previous + 1
-    return unanswered, unanswered >= KILL_AFTER
+        return Health(0, True), False
+    state = Health(previous.unanswered + 1, previous.answered)
+    started = previous.answered or (age is not None and age >= START_GRACE)
+    return state, started and state.unanswered >= KILL_AFTER
+
+
+def container_age(proc: Path = Path("/proc")) -> float | None:
+    """Seconds since PID 1 started (the container's age), or None when /proc does not tell."""
+    try:
+        ticks = int((proc / "1" / "stat").read_text().rsplit(")", 1)[1].split()[19])
+        uptime = float((proc / "uptime").read_text().split()[0])
+        return uptime - ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def ask(url: str, timeout: float = TIMEOUT) -> int | None:
@@ -73,20 +98,19 @@ def server_processes(proc: Path = Path("/proc")) -> list[int]:
     return children
 
 
-def _read(state: Path) -> int | None:
+def _read(state: Path) -> Health:
     try:
-        return int(state.read_text())
+        return Health.parse(state.read_text())
     except (OSError, ValueError):
-        return None
+        return Health()
 
 
-def check(url: str, state: Path, kill: Callable[[Iterable[int]], None]) -> int:
+def check(url: str, state: Path, kill: Callable[[Iterable[int]], None], age: float | None = None) -> int:
     """One check: the exit status for Docker, after updating ``state`` and killing the server if it hung."""
     status = ask(url)
-    unanswered, hung = next_state(_read(state), status is not None)
-    if unanswered is not None:
-        with contextlib.suppress(OSError):  # a read-only /tmp: health is still reported, a hang not acted on
-            state.write_text(str(unanswered))
+    after, hung = next_state(_read(state), status is not None, age)
+    with contextlib.suppress(OSError):  # a read-only /tmp: health is still reported, a hang is not acted on
+        state.write_text(after.text())
     if hung:
         kill(server_processes())
     return 0 if status == 200 else 1
@@ -100,7 +124,7 @@ def _kill(pids: Iterable[int]) -> None:
 
 def main() -> int:
     url = f"http://127.0.0.1:{os.environ.get('MLCD_PORT', '8080')}/v2/health/ready"
-    return check(url, STATE, _kill)
+    return check(url, STATE, _kill, container_age())
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ the length of ``data``, columns of equal length) cannot be written in JSON Schem
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,17 +19,14 @@ import pytest
 import requests
 import schemathesis
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 from schemathesis import checks as st_checks
 from schemathesis.generation import GenerationMode
 
+from testing.fuzz import check_answer, raw_requests
 from testing.serving import RunningServer, serve
 
 pytestmark = pytest.mark.integration
 
-NAME = "penguins-classifier"
-ROW: dict[str, Any] = {"island": "Dream", "bill_length_mm": 45.1, "bill_depth_mm": 17.0, "flipper_length_mm": 190.0,
-                       "body_mass_g": 3500.0, "sex": "male"}
 SCHEMATHESIS_EXAMPLES = 150
 HYPOTHESIS_EXAMPLES = 2500
 
@@ -45,18 +41,6 @@ REJECTIONS = schemathesis.Config.from_dict({"checks": {"negative_data_rejection"
 def fuzz_server(trained_repo: Path) -> Iterator[RunningServer]:
     with serve(trained_repo, "--max-body-bytes", "20000") as running:
         yield running
-
-
-def check_answer(status: int, content_type: str, text: str, path: str) -> None:
-    assert status < 500, f"{status}: {text[:500]}"
-    if 400 <= status < 500:
-        assert content_type == "application/json", f"{status} with {content_type}"
-        body = json.loads(text)
-        message = body.get("message") if path == "/invocations" else body.get("error")
-        assert isinstance(message, str) and message, text[:500]
-        if path == "/invocations":
-            assert body["error_code"] in ("BAD_REQUEST", "INVALID_PARAMETER_VALUE", "TEMPORARILY_UNAVAILABLE"), text
-        assert "Traceback" not in text
 
 
 @schemathesis.check
@@ -87,68 +71,11 @@ def test_schemathesis_against_the_openapi_document(fuzz_server: RunningServer, m
         fuzz()
 
 
-# --- hypothesis: raw requests, valid ones bent in one place -----------------------------------------------
-
-_scalars = (st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats()
-            | st.text(max_size=20) | st.sampled_from(["Biscoe", "Dream", "male", "", "NaN", "1e999"]))
-_json = st.recursive(_scalars, lambda inner: st.lists(inner, max_size=4)
-                     | st.dictionaries(st.text(max_size=8), inner, max_size=4), max_leaves=12)
-_paths = st.sampled_from([f"/v2/models/{NAME}/infer", "/invocations", f"/v2/models/{NAME}", "/v2/health/ready",
-                          f"/v2/models/{NAME}/ready", "/v2/models/other/infer", "/metrics", "/openapi.json",
-                          "/v2/models//infer", "/nope", f"/v2/models/{NAME}/infer/extra"])
-
-
-def _oip(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"inputs": [{"name": n, "shape": [len(rows)], "datatype": "BYTES" if n in ("island", "sex") else "FP64",
-                        "data": [r[n] for r in rows]} for n in ROW]}
-
-
-def _valid_bodies() -> st.SearchStrategy[Any]:
-    rows = st.lists(st.just(ROW), min_size=1, max_size=3)
-    return st.one_of(
-        rows.map(_oip),
-        rows.map(lambda r: {"dataframe_records": r}),
-        rows.map(lambda r: {"instances": r}),
-        rows.map(lambda r: {"inputs": {n: [x[n] for x in r] for n in ROW}}),
-        rows.map(lambda r: {"dataframe_split": {"columns": list(ROW), "data": [list(x.values()) for x in r]}}),
-    )
-
-
-def _bend(body: Any, path: list[int], value: Any) -> Any:
-    """Replace one value somewhere inside the body, chosen by ``path``."""
-    if not path or not isinstance(body, (dict, list)) or not body:
-        return value
-    if isinstance(body, dict):
-        key = sorted(body)[path[0] % len(body)]
-        return {**body, key: _bend(body[key], path[1:], value)}
-    index = path[0] % len(body)
-    return [*body[:index], _bend(body[index], path[1:], value), *body[index + 1:]]
-
-
-@st.composite
-def _requests(draw: st.DrawFn) -> tuple[str, str, dict[str, str], bytes]:
-    method = draw(st.sampled_from(["POST"] * 6 + ["GET", "PUT", "DELETE", "PATCH"]))
-    path = draw(_paths)
-    kind = draw(st.sampled_from(["bent", "bent", "bent", "json", "bytes", "big"]))
-    if kind == "bent":
-        body = _bend(draw(_valid_bodies()), draw(st.lists(st.integers(0, 50), max_size=6)), draw(_json))
-        raw = json.dumps(body).encode()  # NaN and Infinity come out as tokens JSON does not have
-    elif kind == "json":
-        raw = json.dumps(draw(_json)).encode()
-    elif kind == "big":
-        raw = json.dumps({"instances": [ROW] * draw(st.integers(100, 400))}).encode()
-    else:
-        raw = draw(st.binary(max_size=200))
-    content_type = draw(st.sampled_from(["application/json"] * 6 + ["application/json; charset=utf-8", "text/csv",
-                                                                     "application/x-www-form-urlencoded", ""]))
-    return method, path, {"Content-Type": content_type} if content_type else {}, raw
-
-
 def test_hypothesis_requests_never_get_a_server_error(fuzz_server: RunningServer) -> None:
     session = requests.Session()
     statuses: dict[int, int] = {}
 
-    @given(_requests())
+    @given(raw_requests())
     @settings(max_examples=HYPOTHESIS_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck),
               database=None)
     def one(request: tuple[str, str, dict[str, str], bytes]) -> None:

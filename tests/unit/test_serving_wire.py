@@ -254,14 +254,33 @@ def test_errors_on_invocations_have_mlflows_shape() -> None:
 # --- the image's health check -------------------------------------------------------------------------------
 
 
-def test_a_server_is_killed_only_after_answering_then_going_silent_three_times() -> None:
-    state: int | None = None
-    kills = []
-    for answered in (False, False, False, True, False, False, True, False, False, False, False):
-        state, kill = healthcheck.next_state(state, answered)
-        kills.append(kill)
-    # silent while starting: never; silent twice: not yet; the third silence in a row: kill (and again after)
-    assert kills == [False] * 9 + [True, True]
+def test_a_server_is_killed_after_three_silent_checks_once_it_answered_or_the_start_grace_passed() -> None:
+    def kills(answers: list[bool], age: float) -> list[bool]:
+        state, decided = healthcheck.Health(), []
+        for answered in answers:
+            state, kill = healthcheck.next_state(state, answered, age)
+            decided.append(kill)
+        return decided
+
+    young, old = 5.0, healthcheck.START_GRACE
+    # silent while starting: never killed; after an answer, the third silence in a row kills (and each after)
+    assert kills([False] * 4 + [True, False, False, True, False, False, False, False], young) == [False] * 10 + [
+        True, True]
+    assert kills([False] * 4, old) == [False, False, True, True]  # hung before it ever answered: after the grace
+    assert kills([False, False, False], None) == [False] * 3  # age unknown: only after an answer
+    assert healthcheck.Health.parse(healthcheck.Health(2, True).text()) == healthcheck.Health(2, True)
+
+
+def test_the_container_age_comes_from_pid_1(tmp_path: Path) -> None:
+    import os
+
+    (tmp_path / "1").mkdir()
+    ticks = os.sysconf("SC_CLK_TCK")
+    fields = ["S", *["0"] * 18, str(100 * ticks)]  # field 22, starttime: 100 s after boot
+    (tmp_path / "1" / "stat").write_text(f"1 (dumb init) {' '.join(fields)} 0 0")
+    (tmp_path / "uptime").write_text("130.5 200.0\n")
+    assert healthcheck.container_age(tmp_path) == pytest.approx(30.5)
+    assert healthcheck.container_age(tmp_path / "missing") is None
 
 
 class _Health(http.server.BaseHTTPRequestHandler):
@@ -294,18 +313,17 @@ def test_the_check_reports_readiness_and_kills_a_silent_server(health_server: ht
     def kill(pids: Any) -> None:
         killed.append(list(pids))
 
-    assert healthcheck.check(url, state, kill) == 0 and state.read_text() == "0"
+    silent = "http://127.0.0.1:1/v2/health/ready"  # nothing listens on port 1
+    assert [healthcheck.check(silent, state, kill, age=5.0) for _ in range(4)] == [1] * 4  # starting
+    assert healthcheck.check(url, state, kill, age=5.0) == 0 and state.read_text() == "0 1"
     _Health.status = 503  # loading, or a refused model: an answer, never killed
     try:
-        assert [healthcheck.check(url, state, kill) for _ in range(4)] == [1] * 4
+        assert [healthcheck.check(url, state, kill, age=5.0) for _ in range(4)] == [1] * 4
     finally:
         _Health.status = 200
-    assert killed == [] and state.read_text() == "0"
-    silent = "http://127.0.0.1:1/v2/health/ready"  # nothing listens on port 1
-    assert [healthcheck.check(silent, state, kill) for _ in range(3)] == [1, 1, 1]
-    assert len(killed) == 1 and state.read_text() == "3"
-    fresh = tmp_path / "fresh"
-    assert healthcheck.check(silent, fresh, kill) == 1 and not fresh.exists()  # never answered: still starting
+    assert killed == [] and state.read_text() == "0 1"
+    assert [healthcheck.check(silent, state, kill, age=5.0) for _ in range(3)] == [1, 1, 1]
+    assert len(killed) == 1 and state.read_text() == "3 1"
 
 
 def test_only_the_children_of_an_init_are_killed(tmp_path: Path) -> None:
