@@ -155,7 +155,7 @@ def render_dockerfile(spec: ImageSpec) -> str:
         f"    MLCD_PORT={spec.port}",
         f"USER {USER}",
         f"EXPOSE {spec.port}",
-        "# dumb-init (from the wheelhouse, like every dependency) runs as PID 1: it reaps zombies and passes",
+        "# dumb-init, installed with the other dependencies, runs as PID 1: it reaps zombies and passes",
         "# SIGINT on, which the server turns into a clean shutdown, so `docker stop` does not wait 10 s. The",
         "# health check reports readiness, and kills a server that stopped answering (hung, or stopped) so",
         "# that a restart policy restarts the container: Docker itself never restarts an unhealthy one.",
