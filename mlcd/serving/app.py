@@ -23,7 +23,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -41,7 +41,7 @@ from mlcd.config import Config, load_config
 from mlcd.errors import MlcdError
 from mlcd.serving.batching import Batcher, Scored
 from mlcd.serving.bodies import check_encoding, infer_body, read_body
-from mlcd.serving.connections import DISCONNECTED, LIMITS_STATE, ConnectionLimits, RequestGuard
+from mlcd.serving.connections import DISCONNECTED, LIMITS_STATE, ASGIApp, ConnectionLimits, RequestGuard
 from mlcd.serving.invocations import CSV, decode_json, media_type, parse_csv, parse_invocations
 from mlcd.serving.metrics import CONTENT_TYPE, Metrics, endpoint_of
 from mlcd.serving.openapi import openapi_document
@@ -59,8 +59,6 @@ MAX_BATCH_ROWS = 512
 LOG_STATS_SECONDS = 2.0  # how often a worker copies its log writer's counts into the metrics
 log = logging.getLogger("mlcd.serve")
 
-ASGIApp = Callable[[MutableMapping[str, Any], Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]],
-                  Awaitable[None]]
 # the Open Inference Protocol's server metadata (GET /v2): binary_tensor_data is the one extension served
 SERVER_METADATA = {"name": "mlcd", "version": __version__, "extensions": ["binary_tensor_data"]}
 

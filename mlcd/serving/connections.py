@@ -33,7 +33,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from mlcd.serving.metrics import Metrics, endpoint_of
 from mlcd.serving.responses import error_body, error_response
 
-__all__ = ["LIMITS_STATE", "ConnectionLimits", "GuardedHttpToolsProtocol", "RequestGuard"]
+__all__ = ["DISCONNECTED", "LIMITS_STATE", "ASGIApp", "ConnectionLimits", "GuardedHttpToolsProtocol", "RequestGuard"]
 
 LIMITS_STATE = "mlcd.connection_limits"  # key of the lifespan state the protocol reads its limits from
 DISCONNECTED = 499  # the status counted for a request whose client went away (nginx's convention)

@@ -443,6 +443,11 @@ def test_the_docker_target_restarts_a_container_whose_server_stopped_answering(c
         wait_ready(target.port, timeout=60)
         assert target.current() is not None
         _ok(Served("image", target.port, lambda: ""))
+        started = time.monotonic()
+        container.stop(timeout=10)  # SIGINT, which dumb-init passes on: a clean stop, not a kill after 10 s
+        assert time.monotonic() - started < 5
+        container.reload()
+        assert container.attrs["State"]["ExitCode"] == 0, container.logs().decode(errors="replace")[-2000:]
     finally:
         with contextlib.suppress(Exception):
             client.containers.get(target.name).remove(force=True)
