@@ -203,6 +203,15 @@ def build_parser() -> _Parser:
                        help="seconds a request may wait for its prediction before 503 (default: 30)")
     serve.add_argument("--max-batch-wait-ms", type=float, default=2.0, metavar="MS",
                        help="how long a batch waits for requests already on their way (default: 2)")
+    serve.add_argument("--header-timeout", type=float, metavar="S",
+                       help="seconds a connection may take to send a request's headers before it is closed "
+                            "(default: $MLCD_HEADER_TIMEOUT, then 10)")
+    serve.add_argument("--body-timeout", type=float, metavar="S",
+                       help="seconds a request's body may take to arrive after its headers before 408 "
+                            "(default: $MLCD_BODY_TIMEOUT, then 30)")
+    serve.add_argument("--max-connections", type=int, metavar="N",
+                       help="open connections per worker; requests on more get 503 (default: "
+                            "$MLCD_MAX_CONNECTIONS, then 1000)")
     serve.add_argument("--prediction-log", metavar="DIR|URL",
                        help="log scored rows to this directory or fsspec URL; `off` for none (default: "
                             "$MLCD_PREDICTION_LOG, then monitoring.prediction_log.path, else off)")

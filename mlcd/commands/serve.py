@@ -15,6 +15,9 @@ from mlcd.errors import UsageError
 from mlcd.output import get_output
 
 DEFAULT_HOST = "127.0.0.1"
+# connection limits: flag, else environment variable (how a container is configured), else default
+CONNECTION_SETTINGS = (("header_timeout", "MLCD_HEADER_TIMEOUT", 10.0), ("body_timeout", "MLCD_BODY_TIMEOUT", 30.0),
+                       ("max_connections", "MLCD_MAX_CONNECTIONS", 1000))
 # One BLAS/OpenMP thread: set before numpy loads, unless the user chose otherwise.
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
@@ -24,6 +27,22 @@ def _port(value: str, source: str) -> int:
         example = f"{source} 8080" if source.startswith("--") else f"{source}=8080"
         raise UsageError(f"{source} is {value!r}: it must be a port number from 1 to 65535", fix=f"e.g. {example}")
     return int(value)
+
+
+def _connection_setting(args: argparse.Namespace, env: Mapping[str, str], name: str, variable: str,
+                        default: float) -> float:
+    found = flag_or_env(getattr(args, name, None), "--" + name.replace("_", "-"), env, variable)
+    if found is None:
+        return default
+    raw, source = found
+    try:
+        value = type(default)(raw)
+    except ValueError:
+        raise UsageError(f"{source} must be a positive number, not {raw[:20]!r}", fix=f"e.g. {variable}={default:g}") \
+            from None
+    if value <= 0:
+        raise UsageError(f"{source} must be positive", fix=f"the default, {default:g}, suits most deployments")
+    return value
 
 
 def resolve(args: argparse.Namespace, env: Mapping[str, str], config_port: int) -> dict[str, Any]:
@@ -39,8 +58,10 @@ def resolve(args: argparse.Namespace, env: Mapping[str, str], config_port: int) 
         raise UsageError("--timeout must be a positive number of seconds")
     if not 0 <= args.max_batch_wait_ms <= 1000:
         raise UsageError("--max-batch-wait-ms must be from 0 to 1000", fix="the default, 2, suits most models")
+    limits = {name: _connection_setting(args, env, name, variable, default)
+              for name, variable, default in CONNECTION_SETTINGS}
     return {"host": host[0] if host else DEFAULT_HOST, "port": _port(*port) if port else config_port,
-            "model": model[0] if model else None}
+            "model": model[0] if model else None, **limits}
 
 
 def check_port_free(host: str, port: int) -> None:
@@ -66,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from mlcd.serving.app import SETTINGS_ENV, Settings
+    from mlcd.serving.connections import GuardedHttpToolsProtocol
     from mlcd.serving.prediction_log import check_writable, resolve_log_settings
 
     prediction_log = resolve_log_settings(config, os.environ, path=args.prediction_log,
@@ -74,7 +96,9 @@ def run(args: argparse.Namespace) -> int:
     if prediction_log is not None:
         check_writable(prediction_log.path)
     settings = Settings(model_path=model, config_path=config.source, max_body_bytes=args.max_body_bytes,
-                        timeout=args.timeout, max_batch_wait_ms=args.max_batch_wait_ms, prediction_log=prediction_log)
+                        timeout=args.timeout, max_batch_wait_ms=args.max_batch_wait_ms, prediction_log=prediction_log,
+                        header_timeout=chosen["header_timeout"], body_timeout=chosen["body_timeout"],
+                        max_connections=int(chosen["max_connections"]))
     os.environ[SETTINGS_ENV] = settings.to_env()
     metrics_dir = None
     if args.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
@@ -87,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
                       f"prediction log {logging}")
     try:
         uvicorn.run("mlcd.serving.app:app_from_environment", factory=True, host=chosen["host"], port=chosen["port"],
-                    workers=args.workers, loop="auto", http="auto", lifespan="on", access_log=False,
+                    workers=args.workers, loop="auto", http=GuardedHttpToolsProtocol, lifespan="on", access_log=False,
                     log_config=_log_config(), timeout_graceful_shutdown=10)
     finally:
         if metrics_dir:

@@ -86,10 +86,7 @@ def render_requirements(requirements: Sequence[str]) -> str:
 
 
 def _healthcheck() -> str:
-    probe = ("import os, sys, urllib.request; "
-             "url = 'http://127.0.0.1:%s/v2/health/ready' % os.environ.get('MLCD_PORT', '8080'); "
-             "sys.exit(0 if urllib.request.urlopen(url, timeout=2).status == 200 else 1)")
-    command = json.dumps([f"{VENV}/bin/python", "-c", probe])
+    command = json.dumps([f"{VENV}/bin/python", "-m", "mlcd.serving.healthcheck"])
     return f"HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 CMD {command}"
 
 
@@ -158,10 +155,14 @@ def render_dockerfile(spec: ImageSpec) -> str:
         f"    MLCD_PORT={spec.port}",
         f"USER {USER}",
         f"EXPOSE {spec.port}",
-        "# Python turns SIGINT into a clean shutdown even as PID 1, so `docker stop` does not wait 10 s.",
+        "# dumb-init, installed with the other dependencies, runs as PID 1: it reaps zombies and passes",
+        "# SIGINT on, which the server turns into a clean shutdown, so `docker stop` does not wait 10 s. The",
+        "# health check reports readiness, and kills a server that stopped answering (hung, or stopped) so",
+        "# that a restart policy restarts the container: Docker itself never restarts an unhealthy one.",
         "STOPSIGNAL SIGINT",
         _healthcheck(),
-        f'ENTRYPOINT ["{VENV}/bin/python", "-m", "mlcd", "serve", "--host", "0.0.0.0"]',
+        "ENTRYPOINT " + json.dumps([f"{VENV}/bin/dumb-init", "--", f"{VENV}/bin/python", "-m", "mlcd", "serve",
+                                    "--host", "0.0.0.0"]),
         "",
         "# What changes with every training run, in one small layer: app/ holds exactly",
         f"# {CONFIG_NAME}, {project_relative(spec.model_path)} and {project_relative(spec.lineage_path)}.",

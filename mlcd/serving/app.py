@@ -6,8 +6,9 @@ it stays up, never ready (``/v2/health/ready`` and every scoring request answer 
 so an orchestrator shows the failure instead of restarting a process that dies.
 
 Checks on a scoring request, in order: model name (404), readiness (503), ``Content-Type`` (415), size
-from ``Content-Length`` and while reading (413), JSON (400), protocol shape (400), data contract (422).
-A request waits at most ``--timeout`` seconds for its prediction (queue and scoring), then gets 503.
+from ``Content-Length`` and while reading (413), JSON or CSV (400), protocol shape and datatypes (400), data
+contract (422). A request waits at most ``--timeout`` seconds for its prediction (queue and scoring), then
+gets 503. Headers and bodies that do not arrive in time get 408 (:mod:`mlcd.serving.connections`).
 
 Every request that reaches the contract checks is counted per feature (nulls, out-of-contract values) for
 ``/metrics``. With a prediction log configured, each worker makes its own writer when it starts and closes
@@ -22,7 +23,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -35,21 +36,20 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from mlcd import __version__
 from mlcd.config import Config, load_config
 from mlcd.errors import MlcdError
 from mlcd.serving.batching import Batcher, Scored
+from mlcd.serving.bodies import check_encoding, infer_body, read_body
+from mlcd.serving.connections import DISCONNECTED, LIMITS_STATE, ASGIApp, ConnectionLimits, RequestGuard
+from mlcd.serving.invocations import CSV, decode_json, media_type, parse_csv, parse_invocations
 from mlcd.serving.metrics import CONTENT_TYPE, Metrics, endpoint_of
 from mlcd.serving.openapi import openapi_document
 from mlcd.serving.prediction_log import LogSettings, PredictionLogger
 from mlcd.serving.predictor import Predictor, limit_threads, load_verified
-from mlcd.serving.protocol import (
-    Batch,
-    ContractError,
-    RequestError,
-    infer_response,
-    parse_infer,
-    parse_invocations,
-)
+from mlcd.serving.protocol import Batch, ContractError, RequestError, infer_response, parse_infer
+from mlcd.serving.responses import error_response, json_response, request_error_response
+from mlcd.serving.tensors import BINARY_HEADER, encode_outputs
 from mlcd.serving.validation import InputSchema, tally_features
 
 __all__ = ["SETTINGS_ENV", "Settings", "app_from_environment", "create_app"]
@@ -59,11 +59,8 @@ MAX_BATCH_ROWS = 512
 LOG_STATS_SECONDS = 2.0  # how often a worker copies its log writer's counts into the metrics
 log = logging.getLogger("mlcd.serve")
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+# the Open Inference Protocol's server metadata (GET /v2): binary_tensor_data is the one extension served
+SERVER_METADATA = {"name": "mlcd", "version": __version__, "extensions": ["binary_tensor_data"]}
 
 
 @dataclass(frozen=True)
@@ -74,6 +71,9 @@ class Settings:
     timeout: float = 30.0
     max_batch_wait_ms: float = 2.0
     prediction_log: LogSettings | None = None
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    max_connections: int = 1000
 
     def to_env(self) -> str:
         return json.dumps(asdict(self))
@@ -91,36 +91,6 @@ class _State:
         self.sha256 = ""
         self.version = ""
         self.problem: str | None = "the model is still loading"
-
-
-def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY), status, headers,
-                    media_type="application/json")
-
-
-def _error(error: RequestError) -> Response:
-    return _json(error.body(), error.status)
-
-
-async def _read_json(request: Request, limit: int) -> Any:
-    content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    if content_type != "application/json" and not content_type.endswith("+json"):
-        raise RequestError(415, "Content-Type must be application/json")
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise RequestError(413, f"the body is larger than the limit of {limit} bytes (--max-body-bytes)")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise RequestError(413, f"the body is larger than the limit of {limit} bytes (--max-body-bytes)")
-        if chunk:
-            chunks.append(chunk)
-    try:
-        return orjson.loads(chunks[0] if len(chunks) == 1 else b"".join(chunks))
-    except orjson.JSONDecodeError:
-        raise RequestError(400, "the body is not valid JSON") from None
 
 
 class Server:
@@ -202,7 +172,7 @@ class Server:
         self.logger = None
 
     @asynccontextmanager
-    async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
+    async def lifespan(self, app: Starlette) -> AsyncIterator[dict[str, Any]]:
         self.metrics.ready.set(0)
         limit_threads()
         self.batcher = Batcher(self._predict, max_wait=self.settings.max_batch_wait_ms / 1000,
@@ -212,8 +182,9 @@ class Server:
         self._start_log()
         copying = asyncio.get_running_loop().create_task(self._copy_log_stats())
         loading = asyncio.get_running_loop().run_in_executor(None, self.load)
+        limits = ConnectionLimits(self.settings.header_timeout, self.settings.max_connections, self.metrics)
         try:
-            yield
+            yield {LIMITS_STATE: limits}
         finally:
             await self.batcher.stop()
             loading.cancel()
@@ -234,22 +205,25 @@ class Server:
         return self.state.predictor
 
     async def live(self, request: Request) -> Response:
-        return _json({"live": True})
+        return json_response({"live": True})
+
+    async def server_metadata(self, request: Request) -> Response:
+        return json_response(SERVER_METADATA)
 
     async def ready(self, request: Request) -> Response:
         try:
             self._ready()
         except RequestError as exc:
-            return _json({"ready": False, "error": exc.message}, 503)
-        return _json({"ready": True})
+            return json_response({"ready": False, "error": exc.message}, 503)
+        return json_response({"ready": True})
 
     async def model_ready(self, request: Request) -> Response:
         self._check_name(request)
         try:
             self._ready()
         except RequestError as exc:
-            return _json({"name": self.model_name, "ready": False, "error": exc.message}, 503)
-        return _json({"name": self.model_name, "ready": True})
+            return json_response({"name": self.model_name, "ready": False, "error": exc.message}, 503)
+        return json_response({"name": self.model_name, "ready": True})
 
     async def model_metadata(self, request: Request) -> Response:
         self._check_name(request)
@@ -260,17 +234,17 @@ class Server:
         if predictor.classes is not None:
             outputs.append({"name": "predict_proba", "datatype": "FP64", "shape": [-1, len(predictor.classes)],
                             "parameters": {"classes": predictor.classes}})
-        return _json({"name": self.model_name, "versions": [self.state.version], "platform": "sklearn",
+        return json_response({"name": self.model_name, "versions": [self.state.version], "platform": "sklearn",
                       "inputs": inputs, "outputs": outputs})
 
-    async def _score(self, request: Request, parse: Callable[[Any, InputSchema], Batch],
+    async def _score(self, request: Request, read: Callable[[Request], Awaitable[Batch]],
                      proba: bool) -> tuple[Batch, Scored]:
         self._ready()
         batcher = self.batcher
         assert batcher is not None
         with batcher.arriving():
             try:
-                batch = parse(await _read_json(request, self.settings.max_body_bytes), self.schema)
+                batch = await read(request)
             except ContractError as exc:
                 self.metrics.checked(tally_features(self.schema, exc.columns, exc.rows, valid=False), exc.rows)
                 raise
@@ -288,21 +262,34 @@ class Server:
                             labels=scored.labels, proba=scored.proba, classes=classes)
         return batch, scored
 
+    async def _read_infer(self, request: Request) -> Batch:
+        body, binary = await infer_body(request, self.settings.max_body_bytes)
+        return parse_infer(body, self.schema, binary)
+
+    async def _read_invocations(self, request: Request) -> Batch:
+        kind = media_type(request.headers.get("content-type"))
+        check_encoding(request)
+        raw = await read_body(request, self.settings.max_body_bytes)
+        return parse_csv(raw, self.schema) if kind == CSV else parse_invocations(decode_json(raw), self.schema)
+
     def _classifies(self) -> bool:
         return self.config.evaluate.task == "classification"
 
     async def infer(self, request: Request) -> Response:
         self._check_name(request)
-        batch, scored = await self._score(request, parse_infer, proba=True)
+        batch, scored = await self._score(request, self._read_infer, proba=True)
         predictor = self._ready()
-        return _json(infer_response(model_name=self.model_name, model_version=self.state.version,
-                                    request_id=batch.id, outputs=batch.outputs, labels=scored.labels,
-                                    label_datatype=predictor.label_datatype, proba=scored.proba,
-                                    classes=predictor.classes))
+        answer = infer_response(model_name=self.model_name, model_version=self.state.version, request_id=batch.id,
+                                outputs=batch.outputs, labels=scored.labels, label_datatype=predictor.label_datatype,
+                                proba=scored.proba, classes=predictor.classes)
+        body, header_length = encode_outputs(answer, batch.binary_outputs)
+        if header_length is None:
+            return Response(body, media_type="application/json")
+        return Response(body, media_type="application/octet-stream", headers={BINARY_HEADER: str(header_length)})
 
     async def invocations(self, request: Request) -> Response:
-        _, scored = await self._score(request, parse_invocations, proba=False)
-        return _json({"predictions": scored.labels})
+        _, scored = await self._score(request, self._read_invocations, proba=False)
+        return json_response({"predictions": scored.labels})
 
     async def ping(self, request: Request) -> Response:
         return await self.ready(request)
@@ -318,7 +305,7 @@ class Server:
 
 async def _request_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestError)
-    return _error(exc)
+    return request_error_response(request.url.path, exc)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -326,57 +313,24 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     messages = {404: "not found: the endpoints are listed at /openapi.json",
                 405: "method not allowed on this endpoint"}
     message = messages.get(exc.status_code, exc.detail)
-    return _json({"error": message}, exc.status_code, dict(exc.headers or {}))
+    return error_response(request.url.path, exc.status_code, message, headers=dict(exc.headers or {}))
+
+
+async def _client_gone(request: Request, exc: Exception) -> Response:
+    """Nobody reads this answer: RequestGuard counted and logged the disconnect in one line."""
+    return Response(status_code=DISCONNECTED)
 
 
 async def _server_error(request: Request, exc: Exception) -> Response:
-    if isinstance(exc, ClientDisconnect):
-        return _json({"error": "the client went away"}, 400)
     log.error("unexpected %s while answering %s %s", type(exc).__name__, request.method, endpoint_of(request.url.path),
               exc_info=exc)
-    return _json({"error": "internal error: the server log has the details"}, 500)
-
-
-def _with_metrics(app: ASGIApp, metrics: Metrics) -> ASGIApp:
-    """Counts every HTTP response by endpoint and status, and times it."""
-
-    async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
-
-        async def send_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await app(scope, receive, send_status)
-        finally:
-            metrics.observe(endpoint_of(scope["path"]), status, time.perf_counter() - started)
-
-    return wrapped
-
-
-def _plain_paths(app: ASGIApp) -> ASGIApp:
-    """404 for a path with an encoded slash: decoded, ``a%2Fready`` would reach another route."""
-
-    async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and b"%2f" in scope.get("raw_path", b"").lower():
-            response = _json({"error": "not found: a path may not hold an encoded slash (%2F)"}, 404)
-            await response(scope, receive, send)
-            return
-        await app(scope, receive, send)
-
-    return wrapped
+    return error_response(request.url.path, 500, "internal error: the server log has the details")
 
 
 def create_app(settings: Settings, config: Config) -> ASGIApp:
     server = Server(settings, config)
     routes = [
+        Route("/v2", server.server_metadata, methods=["GET"]),
         Route("/v2/health/live", server.live, methods=["GET"]),
         Route("/v2/health/ready", server.ready, methods=["GET"]),
         Route("/v2/models/{name}", server.model_metadata, methods=["GET"]),
@@ -388,8 +342,9 @@ def create_app(settings: Settings, config: Config) -> ASGIApp:
         Route("/metrics", server.metrics_text, methods=["GET"]),
     ]
     app = Starlette(routes=routes, lifespan=server.lifespan, exception_handlers={
-        RequestError: _request_error, HTTPException: _http_error, Exception: _server_error})
-    return _with_metrics(_plain_paths(app), server.metrics)
+        RequestError: _request_error, HTTPException: _http_error, ClientDisconnect: _client_gone,
+        Exception: _server_error})
+    return RequestGuard(app, server.metrics, settings.body_timeout)
 
 
 def app_from_environment() -> ASGIApp:

@@ -122,6 +122,19 @@ class Metrics:
                                  registry=registry)
         self.log_queued = Gauge("mlcd_prediction_log_queued", "Rows waiting for the prediction log's writer",
                                 registry=registry, multiprocess_mode="livesum")
+        self.client_disconnects = Counter("mlcd_client_disconnects",
+                                          "Requests whose client went away before sending the whole body",
+                                          registry=registry)
+        self.timeouts = Counter("mlcd_timeouts", "Connections closed because a request's headers (phase=headers, "
+                                "--header-timeout) or body (phase=body, --body-timeout) did not arrive in time",
+                                ["phase"], registry=registry)
+        self.connections_refused = Counter("mlcd_connections_refused",
+                                           "Requests answered 503 because the worker held --max-connections",
+                                           registry=registry)
+        self.open_connections = Gauge("mlcd_open_connections", "Open client connections", registry=registry,
+                                      multiprocess_mode="livesum")
+        for phase in ("headers", "body"):
+            self.timeouts.labels(phase)
         for feature in features:  # every series exists from the start, so an alert rule sees zeros, not gaps
             self.nulls.labels(feature)
             self.out_of_contract.labels(feature)

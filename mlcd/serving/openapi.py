@@ -1,7 +1,8 @@
 """The OpenAPI 3.1 document of the server, written for the model's own contract (served at ``/openapi.json``).
 
 Request schemas describe what the server accepts, response schemas what it answers, per status code;
-the fuzz test holds the server to them.
+the fuzz test holds the server to them. Errors on ``/invocations`` have MLflow's shape (``MlflowError``),
+everywhere else the Open Inference Protocol's (``Error``).
 """
 
 from __future__ import annotations
@@ -10,13 +11,18 @@ from typing import Any
 
 from mlcd import __version__
 from mlcd.config.model import ColumnSpec
-from mlcd.serving.protocol import OIP_DATATYPES
+from mlcd.serving.tensors import OIP_DATATYPES
 from mlcd.serving.validation import InputSchema, datatype_of
 
 __all__ = ["openapi_document"]
 
 _JSON = "application/json"
+_BINARY = "application/octet-stream"
 _ERROR = {"$ref": "#/components/schemas/Error"}
+_MLFLOW_ERROR = {"$ref": "#/components/schemas/MlflowError"}
+_BINARY_BODY = {"type": "string", "format": "binary",
+                "description": "binary tensor data: a JSON InferenceRequest of Inference-Header-Content-Length bytes, "
+                               "then the bytes of each input whose parameters.binary_data_size gives their size"}
 
 
 def _value_schema(spec: ColumnSpec) -> dict[str, Any]:
@@ -38,17 +44,20 @@ def _column(spec: ColumnSpec) -> dict[str, Any]:
     return {"type": "array", "minItems": 1, "items": _value_schema(spec)}
 
 
-def _errors(*statuses: int) -> dict[str, Any]:
+def _errors(*statuses: int, mlflow: bool = False) -> dict[str, Any]:
     reasons = {
-        400: "Malformed JSON, or a body that does not follow the protocol",
+        400: "Malformed JSON or CSV, or a body that does not follow the protocol (shape, datatype, …)",
         404: "No model of that name",
         405: "Method not allowed",
+        408: "The body did not arrive within --body-timeout; the connection is closed",
         413: "Body larger than the limit (--max-body-bytes)",
-        415: "Content-Type is not application/json",
-        422: "The rows break the data contract; `error` names the column, row and rule",
-        503: "The model is not ready (loading, or refused: see `error`), or scoring took longer than the timeout",
+        415: ("Content-Type is not application/json or text/csv, or has a charset other than UTF-8" if mlflow else
+              "Content-Type is not application/json, application/octet-stream or absent"),
+        422: "The rows break the data contract; the message names the column, row and rule",
+        503: "The model is not ready (loading, or refused: see the message), or scoring took longer than the timeout",
     }
-    return {str(status): {"description": reasons[status], "content": {_JSON: {"schema": _ERROR}}}
+    schema = _MLFLOW_ERROR if mlflow else _ERROR
+    return {str(status): {"description": reasons[status], "content": {_JSON: {"schema": schema}}}
             for status in statuses}
 
 
@@ -67,7 +76,8 @@ def _components(schema: InputSchema) -> dict[str, Any]:
                 "properties": {**{s.name: _column(s) for s in features},
                                **{n: {"type": "array", "minItems": 1} for n in ignored}},
                 "required": [s.name for s in features]}
-    shape = {"type": "array", "items": {"type": "integer", "minimum": 1}, "minItems": 1, "maxItems": 1}
+    # [n] or [n, 1] (the second dimension must be 1, which the server checks)
+    shape = {"type": "array", "items": {"type": "integer", "minimum": 1}, "minItems": 1, "maxItems": 2}
     datatypes = {"type": "string", "enum": sorted(OIP_DATATYPES)}
 
     def tensor(name: str, data: dict[str, Any]) -> dict[str, Any]:
@@ -96,16 +106,25 @@ def _components(schema: InputSchema) -> dict[str, Any]:
         "Error": {"type": "object", "required": ["error"],
                   "properties": {"error": {"type": "string"},
                                  "details": {"type": "array", "items": {"type": "string"}}}},
+        "MlflowError": {"type": "object", "required": ["error_code", "message"],
+                        "properties": {"error_code": {"type": "string"}, "message": {"type": "string"},
+                                       "details": {"type": "array", "items": {"type": "string"}}}},
+        "ServerMetadata": {"type": "object", "required": ["name", "version", "extensions"],
+                           "properties": {"name": {"type": "string"}, "version": {"type": "string"},
+                                          "extensions": {"type": "array", "items": {"type": "string"}}}},
         "InferenceRequest": {
             "type": "object", "required": ["inputs"],
             "properties": {
                 "id": {"type": "string"},
-                "parameters": {"type": "object"},
+                "parameters": {"type": "object", "properties": {
+                    "binary_data_output": {"type": "boolean", "description": "every output as binary tensor data"},
+                    "mlcd_log": {"type": "boolean", "description": "false: keep the rows out of the prediction log"}}},
                 "inputs": {"type": "array", "minItems": 1, "items": {"oneOf": tensors}},
                 "outputs": {"type": "array", "items": {
                     "type": "object", "required": ["name"],
                     "properties": {"name": {"type": "string", "enum": ["predict", "predict_proba"]},
-                                   "parameters": {"type": "object"}}}},
+                                   "parameters": {"type": "object", "properties": {
+                                       "binary_data": {"type": "boolean"}}}}}},
             },
         },
         "InferenceResponse": {
@@ -144,12 +163,22 @@ def openapi_document(model_name: str, schema: InputSchema) -> dict[str, Any]:
     name_param = {"name": "name", "in": "path", "required": True,
                   "schema": {"type": "string", "enum": [model_name]}, "description": "the model's name"}
     ready = {"description": "Ready", "content": {_JSON: {"schema": {"$ref": "#/components/schemas/Status"}}}}
+    header_length = {"name": "Inference-Header-Content-Length", "in": "header", "required": False,
+                     "schema": {"type": "string", "pattern": "^[0-9]+$"},
+                     "description": "binary tensor data: the size of the JSON header at the start of the body"}
+    predictions = {"description": "Predictions; with binary outputs asked for, the JSON header (its size in the "
+                                  "Inference-Header-Content-Length response header) and then their bytes",
+                   "content": {_JSON: {"schema": {"$ref": "#/components/schemas/InferenceResponse"}},
+                               _BINARY: {"schema": {"type": "string", "format": "binary"}}}}
     return {
         "openapi": "3.1.0",
         "info": {"title": f"mlcd serve: {model_name}", "version": __version__,
                  "description": "Open Inference Protocol v2 and MLflow scoring endpoints for one model, "
                                 "with every request checked against the model's data contract."},
         "paths": {
+            "/v2": {"get": {"summary": "Server metadata (Open Inference Protocol): name, version, extensions",
+                            "operationId": "serverMetadata", "responses": {
+                                "200": _json({"$ref": "#/components/schemas/ServerMetadata"}, "Server metadata")}}},
             "/v2/health/live": {"get": {"summary": "The process is up", "operationId": "live",
                                         "responses": {"200": ready}}},
             "/v2/health/ready": {"get": {"summary": "The model is loaded and verified", "operationId": "ready",
@@ -163,18 +192,20 @@ def openapi_document(model_name: str, schema: InputSchema) -> dict[str, Any]:
                 "summary": "The model is ready", "operationId": "modelReady", "parameters": [name_param],
                 "responses": {"200": ready, **_errors(404, 405, 503)}}},
             "/v2/models/{name}/infer": {"post": {
-                "summary": "Score rows (Open Inference Protocol v2)", "operationId": "infer",
-                "parameters": [name_param],
+                "summary": "Score rows (Open Inference Protocol v2; JSON when there is no Content-Type)",
+                "operationId": "infer", "parameters": [name_param, header_length],
                 "requestBody": {"required": True, "content": {
-                    _JSON: {"schema": {"$ref": "#/components/schemas/InferenceRequest"}}}},
-                "responses": {"200": _json({"$ref": "#/components/schemas/InferenceResponse"}, "Predictions"),
-                              **_errors(400, 404, 405, 413, 415, 422, 503)}}},
+                    _JSON: {"schema": {"$ref": "#/components/schemas/InferenceRequest"}},
+                    _BINARY: {"schema": _BINARY_BODY}}},
+                "responses": {"200": predictions, **_errors(400, 404, 405, 408, 413, 415, 422, 503)}}},
             "/invocations": {"post": {
-                "summary": "Score rows (MLflow scoring protocol)", "operationId": "invocations",
+                "summary": "Score rows (MLflow scoring protocol: JSON, or CSV as pandas writes it)",
+                "operationId": "invocations",
                 "requestBody": {"required": True, "content": {
-                    _JSON: {"schema": {"$ref": "#/components/schemas/InvocationsRequest"}}}},
+                    _JSON: {"schema": {"$ref": "#/components/schemas/InvocationsRequest"}},
+                    "text/csv": {"schema": {"type": "string", "description": "a header row, then one row per line"}}}},
                 "responses": {"200": _json({"$ref": "#/components/schemas/InvocationsResponse"}, "Predictions"),
-                              **_errors(400, 413, 415, 422, 503)}}},
+                              **_errors(400, 405, 408, 413, 415, 422, 503, mlflow=True)}}},
             "/ping": {"get": {"summary": "MLflow-style health check: 200 when ready", "operationId": "ping",
                               "responses": {"200": ready, **_errors(503)}}},
             "/metrics": {"get": {"summary": "Prometheus metrics", "operationId": "metrics", "responses": {

@@ -1,9 +1,9 @@
-"""Request bodies of the two protocols, parsed into columns; responses built from predictions. Pure functions.
+"""Request bodies of the Open Inference Protocol v2, parsed into columns; responses built from predictions.
+Pure functions; MLflow's ``/invocations`` is in :mod:`mlcd.serving.invocations`.
 
-- Open Inference Protocol v2 (KServe, Triton): one input tensor per feature column, ``shape [n]``,
-  ``data`` a flat list.
-- MLflow's scoring protocol (``/invocations``): ``dataframe_split``, ``dataframe_records``, ``instances``
-  or ``inputs``, answered with ``{"predictions": [...]}`` as MLflow's pyfunc server does.
+Open Inference Protocol v2 (KServe, Triton): one input tensor per feature column, ``shape [n]`` or
+``[n, 1]``, ``data`` a list of values (flat, or one list of one value per row for ``[n, 1]``), or the
+tensor's bytes after the JSON header (the binary tensor data extension, :mod:`mlcd.serving.tensors`).
 
 A body that does not follow the protocol's shape is a :class:`RequestError` with status 400; one that
 follows it but breaks the data contract gets 422 (see :mod:`mlcd.serving.validation`).
@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from mlcd.serving.tensors import FLOAT_MAX, INT_RANGES, OIP_DATATYPES, datatype_problem, decode_binary
 from mlcd.serving.validation import (
     MAX_PROBLEMS,
     Datatype,
@@ -25,14 +26,23 @@ from mlcd.serving.validation import (
     name_list,
 )
 
-__all__ = ["MLFLOW_FORMATS", "OIP_DATATYPES", "OUTPUTS", "Batch", "ContractError", "RequestError", "infer_response",
-           "parse_infer", "parse_invocations"]
+__all__ = ["MLFLOW_ERROR_CODES", "NO_LOG_PARAMETER", "OIP_DATATYPES", "OUTPUTS", "Batch", "ContractError",
+           "RequestError", "infer_response", "mlflow_error", "parse_infer", "validated"]
 
-OIP_DATATYPES = frozenset({"BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64",
-                           "FP16", "FP32", "FP64", "BYTES"})
-_NUMERIC = OIP_DATATYPES - {"BOOL", "BYTES"}
-MLFLOW_FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
+_NUMERIC = frozenset({*INT_RANGES, *FLOAT_MAX})
 OUTPUTS = ("predict", "predict_proba")
+# MLflow's error_code for an HTTP status, as its scoring server names them (422: what MLflow gives a failed
+# schema check; the other client errors, which MLflow answers without a code, are BAD_REQUEST)
+MLFLOW_ERROR_CODES = {400: "BAD_REQUEST", 404: "ENDPOINT_NOT_FOUND", 422: "INVALID_PARAMETER_VALUE",
+                      500: "INTERNAL_ERROR", 503: "TEMPORARILY_UNAVAILABLE"}
+
+
+def mlflow_error(status: int, message: str, details: Sequence[str] = ()) -> dict[str, Any]:
+    """An error body as MLflow's scoring server writes it: ``{"error_code": ..., "message": ...}``."""
+    body: dict[str, Any] = {"error_code": MLFLOW_ERROR_CODES.get(status, "BAD_REQUEST"), "message": message}
+    if len(details) > 1:
+        body["details"] = list(details)
+    return body
 
 
 class RequestError(Exception):
@@ -49,6 +59,9 @@ class RequestError(Exception):
         if len(self.details) > 1:
             body["details"] = self.details
         return body
+
+    def mlflow_body(self) -> dict[str, Any]:
+        return mlflow_error(self.status, self.message, self.details)
 
 
 class ContractError(RequestError):
@@ -69,6 +82,7 @@ class Batch:
     id: str | None = None
     outputs: tuple[str, ...] = OUTPUTS
     logged: bool = True  # False: a check, not traffic (OIP request parameter mlcd_log: false)
+    binary_outputs: frozenset[str] = frozenset()  # outputs to answer as binary tensor data
 
 
 # A request parameter that keeps rows out of the prediction log: mlcd's own parity checks send it false
@@ -81,14 +95,16 @@ def _bad(message: str) -> RequestError:
 
 
 def validated(schema: InputSchema, columns: dict[str, list[Any]], rows: int, *, id: str | None = None,
-              outputs: tuple[str, ...] = OUTPUTS, logged: bool = True) -> Batch:
+              outputs: tuple[str, ...] = OUTPUTS, logged: bool = True,
+              binary_outputs: frozenset[str] = frozenset()) -> Batch:
     if rows == 0:
         raise RequestError(422, "the request has no rows to score")
     problems = check_columns(schema, columns, limit=MAX_PROBLEMS)
     if problems:
         extra = " (and more)" if len(problems) >= MAX_PROBLEMS else ""
         raise ContractError(problems[0] + extra, problems, columns, rows)
-    return Batch({spec.name: columns[spec.name] for spec in schema.features}, rows, id, outputs, logged)
+    return Batch({spec.name: columns[spec.name] for spec in schema.features}, rows, id, outputs, logged,
+                 binary_outputs)
 
 
 # --- Open Inference Protocol v2 --------------------------------------------------------------------------
@@ -100,33 +116,87 @@ def _compatible(sent: str, expected: Datatype) -> bool:
     return sent == expected
 
 
-def _tensor(index: int, tensor: Any, schema: InputSchema) -> tuple[str, list[Any], int]:
+def _rows_of(shape: Any, where: str) -> int:
+    if (isinstance(shape, list) and 1 <= len(shape) <= 2 and all(type(d) is int for d in shape) and shape[0] >= 0
+            and (len(shape) == 1 or shape[1] == 1)):
+        return int(shape[0])
+    raise _bad(f"{where}: shape must be [n] or [n, 1], one value per row")
+
+
+def _json_data(data: Any, shape: Any, where: str) -> list[Any]:
+    if not isinstance(data, list):
+        raise _bad(f"{where}: data must be a flat list of values")
+    if len(shape) == 2 and data and isinstance(data[0], list):  # [n, 1] written as nested rows
+        if not all(isinstance(row, list) and len(row) == 1 for row in data):
+            raise _bad(f"{where}: data for shape [n, 1] must be a flat list, or a list of one-value lists")
+        data = [row[0] for row in data]
+    if len(data) != shape[0]:
+        raise _bad(f"{where}: shape says {shape[0]} value(s) but data holds {len(data)}")
+    values: list[Any] = data  # a nested value is refused by the datatype check
+    return values
+
+
+class _Binary:
+    """The binary part of a request, handed out to the inputs in order."""
+
+    def __init__(self, raw: bytes) -> None:
+        self.raw = raw
+        self.offset = 0
+
+    def take(self, size: Any, where: str) -> bytes:
+        if type(size) is not int or size < 0:
+            raise _bad(f"{where}: parameters.binary_data_size must be a whole number of bytes")
+        if self.offset + size > len(self.raw):
+            raise _bad(f"{where}: binary_data_size {size} reaches past the end of the body's binary part "
+                       f"({len(self.raw)} bytes; is the Inference-Header-Content-Length header right?)")
+        part = self.raw[self.offset:self.offset + size]
+        self.offset += size
+        return part
+
+
+def _tensor(index: int, tensor: Any, schema: InputSchema, binary: _Binary) -> tuple[str, list[Any], int]:
     where = f"inputs[{index}]"
     if not isinstance(tensor, dict):
         raise _bad(f"{where} must be an object with name, shape, datatype and data")
-    name, shape, datatype, data = (tensor.get(k) for k in ("name", "shape", "datatype", "data"))
+    name, shape, datatype = tensor.get("name"), tensor.get("shape"), tensor.get("datatype")
     if not isinstance(name, str):
         raise _bad(f"{where}.name must be a string")
     where = f"input {describe(name)}"
-    if not isinstance(shape, list) or len(shape) != 1 or type(shape[0]) is not int or shape[0] < 0:
-        raise _bad(f"{where}: shape must be [n], one value per row")
+    rows = _rows_of(shape, where)
     if not isinstance(datatype, str) or datatype not in OIP_DATATYPES:
         raise _bad(f"{where}: datatype must be one of {', '.join(sorted(OIP_DATATYPES))}")
-    if not isinstance(data, list):
-        raise _bad(f"{where}: data must be a flat list of values")
-    if not isinstance(tensor.get("parameters", {}), dict):
+    parameters = tensor.get("parameters", {})
+    if not isinstance(parameters, dict):
         raise _bad(f"{where}: parameters must be an object")
-    if len(data) != shape[0]:
-        raise _bad(f"{where}: shape says {shape[0]} value(s) but data holds {len(data)}")
+    if "binary_data_size" in parameters:
+        if "data" in tensor:
+            raise _bad(f"{where}: has both data and parameters.binary_data_size: send its values one way")
+        try:
+            data = decode_binary(binary.take(parameters["binary_data_size"], where), datatype, rows)
+        except ValueError as exc:
+            raise _bad(f"{where}: {exc}") from None
+    else:
+        data = _json_data(tensor.get("data"), shape, where)  # shape: checked by _rows_of
+    problem = datatype_problem(data, datatype)
+    if problem is not None:
+        raise _bad(f"{where}: {problem}")
     spec = next((s for s in schema.features if s.name == name), None)
     if spec is not None and not _compatible(datatype, datatype_of(spec)):
         raise RequestError(422, f"{where}: datatype {datatype} does not fit the contract's {spec.dtype} column "
                                 f"(send {datatype_of(spec)})")
-    return name, data, shape[0]
+    return name, data, rows
 
 
-def parse_infer(body: Any, schema: InputSchema) -> Batch:
-    """An OIP v2 inference request → the rows it carries. Raises :class:`RequestError`."""
+def _flag(parameters: dict[str, Any], key: str, where: str) -> bool | None:
+    value = parameters.get(key)
+    if value is not None and not isinstance(value, bool):
+        raise _bad(f"{where}.{key} must be true or false")
+    return value
+
+
+def parse_infer(body: Any, schema: InputSchema, binary: bytes = b"") -> Batch:
+    """An OIP v2 inference request → the rows it carries; ``binary`` is the body after its JSON header
+    (binary tensor data). Raises :class:`RequestError`."""
     if not isinstance(body, dict):
         raise _bad("the body must be a JSON object with an `inputs` list")
     request_id = body.get("id")
@@ -135,16 +205,16 @@ def parse_infer(body: Any, schema: InputSchema) -> Batch:
     parameters = body.get("parameters", {})
     if not isinstance(parameters, dict):
         raise _bad("parameters must be an object")
-    logged = parameters.get(NO_LOG_PARAMETER, True)
-    if not isinstance(logged, bool):
-        raise _bad(f"parameters.{NO_LOG_PARAMETER} must be true or false")
+    logged = _flag(parameters, NO_LOG_PARAMETER, "parameters")
+    binary_default = bool(_flag(parameters, "binary_data_output", "parameters"))
     inputs = body.get("inputs")
     if not isinstance(inputs, list) or not inputs:
         raise _bad("inputs must be a non-empty list of tensors, one per feature column")
     columns: dict[str, list[Any]] = {}
     rows: int | None = None
+    part = _Binary(binary)
     for index, tensor in enumerate(inputs):
-        name, data, count = _tensor(index, tensor, schema)
+        name, data, count = _tensor(index, tensor, schema, part)
         if name in columns:
             raise _bad(f"input {describe(name)} appears more than once")
         if rows is not None and count != rows:
@@ -152,13 +222,17 @@ def parse_infer(body: Any, schema: InputSchema) -> Batch:
                        "every input needs one value per row")
         rows = count
         columns[name] = data
-    return validated(schema, columns, rows or 0, id=request_id, outputs=_requested_outputs(body.get("outputs")),
-                     logged=logged)
+    if part.offset != len(binary):
+        raise _bad(f"the body holds {len(binary)} byte(s) of binary data, but the inputs' binary_data_size "
+                   f"add up to {part.offset}")
+    outputs, binary_outputs = _requested_outputs(body.get("outputs"), binary_default)
+    return validated(schema, columns, rows or 0, id=request_id, outputs=outputs,
+                     logged=True if logged is None else logged, binary_outputs=binary_outputs)
 
 
-def _requested_outputs(outputs: Any) -> tuple[str, ...]:
+def _requested_outputs(outputs: Any, binary_default: bool) -> tuple[tuple[str, ...], frozenset[str]]:
     if outputs is None:
-        return OUTPUTS
+        return OUTPUTS, frozenset(OUTPUTS) if binary_default else frozenset()
     if not isinstance(outputs, list) or not all(isinstance(o, dict) and isinstance(o.get("name"), str)
                                                 and isinstance(o.get("parameters", {}), dict) for o in outputs):
         raise _bad("outputs must be a list of objects with a name (and optionally parameters, an object)")
@@ -166,7 +240,17 @@ def _requested_outputs(outputs: Any) -> tuple[str, ...]:
     unknown = [n for n in names if n not in OUTPUTS]
     if unknown:
         raise _bad(f"unknown output(s) {name_list(unknown)}: this server has {', '.join(OUTPUTS)}")
-    return tuple(n for n in OUTPUTS if n in names)
+    binary = set()
+    for output in outputs:
+        where = f"output {describe(output['name'])}: parameters"
+        parameters = output.get("parameters", {})
+        if parameters.get("classification"):
+            raise _bad(f"{where}.classification: the classification extension is not served; "
+                       "ask for predict_proba, which holds every class's probability")
+        wanted = _flag(parameters, "binary_data", where)
+        if wanted or (wanted is None and binary_default):
+            binary.add(output["name"])
+    return tuple(n for n in OUTPUTS if n in names), frozenset(binary)
 
 
 def infer_response(*, model_name: str, model_version: str, request_id: str | None, outputs: tuple[str, ...],
@@ -188,71 +272,3 @@ def infer_response(*, model_name: str, model_version: str, request_id: str | Non
         response["id"] = request_id
     response["outputs"] = tensors
     return response
-
-
-# --- MLflow scoring protocol -----------------------------------------------------------------------------
-
-
-def _records(records: Any, where: str) -> tuple[dict[str, list[Any]], int]:
-    if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
-        raise _bad(f"{where} must be a list of objects, one per row, mapping column names to values")
-    names: dict[str, None] = {}
-    for record in records:
-        names.update(dict.fromkeys(record))
-    # a key missing from a record is a missing value, as in pandas.DataFrame.from_records
-    return {name: [r.get(name) for r in records] for name in names}, len(records)
-
-
-def _split(frame: Any) -> tuple[dict[str, list[Any]], int]:
-    if not isinstance(frame, dict):
-        raise _bad("dataframe_split must be an object with `columns` and `data`")
-    names, data = frame.get("columns"), frame.get("data")
-    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-        raise _bad("dataframe_split.columns must be a list of column names")
-    if len(set(names)) != len(names):
-        raise _bad("dataframe_split.columns names a column more than once")
-    if not isinstance(data, list) or not all(isinstance(row, list) and len(row) == len(names) for row in data):
-        raise _bad(f"dataframe_split.data must be a list of rows, each a list of {len(names)} value(s)")
-    if not isinstance(frame.get("index", []), list):
-        raise _bad("dataframe_split.index must be a list")
-    return {name: [row[i] for row in data] for i, name in enumerate(names)}, len(data)
-
-
-def _columnar(inputs: Any) -> tuple[dict[str, list[Any]], int]:
-    if isinstance(inputs, list):
-        return _records(inputs, "inputs")
-    if not isinstance(inputs, dict) or not all(isinstance(v, list) for v in inputs.values()):
-        raise _bad("inputs must map each column name to a list of values (or be a list of rows)")
-    lengths = {len(v) for v in inputs.values()}
-    if len(lengths) > 1:
-        raise _bad("the columns in inputs have different lengths: each needs one value per row")
-    return {name: list(values) for name, values in inputs.items()}, lengths.pop() if lengths else 0
-
-
-def parse_invocations(body: Any, schema: InputSchema) -> Batch:
-    """An MLflow ``/invocations`` body → the rows it carries. Raises :class:`RequestError`."""
-    formats = [key for key in MLFLOW_FORMATS if isinstance(body, dict) and key in body]
-    if len(formats) != 1:
-        raise _bad(f"the body must be a JSON object with exactly one of {', '.join(MLFLOW_FORMATS)}")
-    extra = [key for key in body if key not in (formats[0], "params")]
-    if extra:
-        raise _bad(f"unexpected key(s) {name_list(extra)}: the body holds one of "
-                   f"{', '.join(MLFLOW_FORMATS)}, and optionally params")
-    if "params" in body and not isinstance(body["params"], dict):
-        raise _bad("params must be an object")
-    if body.get("params"):
-        raise RequestError(422, "this model takes no params: leave params out or empty")
-    kind = formats[0]
-    payload = body[kind]
-    if kind == "dataframe_split":
-        columns, rows = _split(payload)
-    elif kind == "inputs":
-        columns, rows = _columnar(payload)
-    else:
-        columns, rows = _records(payload, kind)
-    if kind != "dataframe_split" and isinstance(payload, list):
-        # a key left out of every record is a missing value too
-        for spec in schema.features:
-            if spec.nullable and spec.name not in columns:
-                columns[spec.name] = [None] * rows
-    return validated(schema, columns, rows)

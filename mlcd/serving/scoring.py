@@ -19,7 +19,7 @@ from mlcd.config.model import CsvOptions
 from mlcd.errors import InputError
 from mlcd.serving.validation import InputSchema, column_problems, name_list
 
-__all__ = ["ScoringResult", "score_file"]
+__all__ = ["ScoringResult", "column_values", "score_file"]
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
 SHOWN_PROBLEMS = 20
@@ -62,7 +62,7 @@ def _missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
-def _column_values(series: Any, numeric: bool) -> list[Any]:
+def column_values(series: Any, numeric: bool) -> list[Any]:
     """The column as Python values (None for missing); a text value in a numeric column stays text."""
     import pandas as pd
 
@@ -139,7 +139,7 @@ def score_file(predictor: Scorer, schema: InputSchema, source: Path, target: Pat
                                        "feature column")
             if unknown or missing:
                 break
-            columns = {spec.name: _column_values(frame[spec.name], spec.dtype in ("int", "float"))
+            columns = {spec.name: column_values(frame[spec.name], spec.dtype in ("int", "float"))
                        for spec in schema.features}
             for spec in schema.features:
                 for row, message in column_problems(columns[spec.name], spec, first, limit=len(frame)):

@@ -28,6 +28,8 @@ NAME = "penguins-classifier"
 INFER = f"/v2/models/{NAME}/infer"
 FEATURES = ["island", "bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g", "sex"]
 DATATYPES = {"island": "BYTES", "sex": "BYTES"}
+ROW = {"island": "Biscoe", "bill_length_mm": 47.5, "bill_depth_mm": 15.0, "flipper_length_mm": 218.0,
+       "body_mass_g": 5200.0, "sex": "male"}
 
 
 @pytest.fixture(scope="module")
@@ -57,13 +59,16 @@ def infer_body(frame: pd.DataFrame, **extra: Any) -> dict[str, Any]:
 
 
 def assert_error(response: requests.Response, status: int) -> str:
+    """The error's message: ``error`` (Open Inference Protocol), or ``message`` beside MLflow's ``error_code``."""
     assert response.status_code == status, response.text
     assert response.headers["content-type"] == "application/json"
     body = response.json()
-    assert isinstance(body["error"], str) and body["error"]
+    mlflow = response.url.endswith("/invocations")
+    error = body["message"] if mlflow else body["error"]
+    assert isinstance(error, str) and error
+    assert not mlflow or isinstance(body["error_code"], str)
     assert "Traceback" not in response.text
-    error: str = body["error"]
-    return error
+    return str(error)
 
 
 def metric(text: str, metric_name: str, **labels: str) -> float:
@@ -168,9 +173,11 @@ def test_every_documented_error_status(server: RunningServer, holdout: pd.DataFr
     assert assert_error(server.post(INFER, data="{not json", headers={"Content-Type": "application/json"}),
                         400) == "the body is not valid JSON"
     assert "inputs" in assert_error(server.post(INFER, json={"rows": []}), 400)
-    assert assert_error(server.post(INFER, data=text, headers={"Content-Type": "text/plain"}), 415) == \
-        "Content-Type must be application/json"
-    assert assert_error(server.post(INFER, data=text), 415)  # no Content-Type at all
+    assert assert_error(server.post(INFER, data=text, headers={"Content-Type": "text/plain"}), 415).startswith(
+        "Content-Type must be application/json (or none), or application/octet-stream")
+    assert server.post(INFER, data=text).status_code == 200  # no Content-Type: JSON, as Triton's clients send it
+    assert "Content-Type must be application/json or text/csv" in assert_error(
+        server.post("/invocations", data=json.dumps({"instances": [ROW]})), 415)  # as MLflow's own checks
     big = json.dumps({"inputs": [{"name": "island", "shape": [1], "datatype": "BYTES", "data": ["x" * 70_000]}]})
     assert "limit of 65536 bytes" in assert_error(
         server.post(INFER, data=big, headers={"Content-Type": "application/json"}), 413)

@@ -78,9 +78,11 @@ def test_runs_unprivileged_with_a_healthcheck_and_no_build_args() -> None:
     lines = lines_of(text)
     assert "USER 10001:10001" in lines
     healthcheck = lines[index(lines, r"^HEALTHCHECK")]
-    assert "urllib.request" in healthcheck and "/v2/health/ready" in healthcheck and "curl" not in text
+    assert healthcheck.endswith('CMD ["/opt/mlcd/bin/python", "-m", "mlcd.serving.healthcheck"]') and "curl" not in text
+    # an init as PID 1, from the wheelhouse like every dependency: the health check can then kill a hung server
     assert lines[index(lines, r"^ENTRYPOINT")] == \
-        'ENTRYPOINT ["/opt/mlcd/bin/python", "-m", "mlcd", "serve", "--host", "0.0.0.0"]'
+        'ENTRYPOINT ["/opt/mlcd/bin/dumb-init", "--", "/opt/mlcd/bin/python", "-m", "mlcd", "serve", "--host", ' \
+        '"0.0.0.0"]'
     assert "EXPOSE 9000" in lines and "MLCD_PORT=9000" in text
     assert not [line for line in lines if line.startswith("ARG")]
     assert "STOPSIGNAL SIGINT" in lines

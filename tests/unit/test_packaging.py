@@ -48,7 +48,9 @@ def test_the_installed_mlcd_serves_its_serve_extra_and_none_of_train_or_package(
     own = metadata.requires("mlcd") or []
     served = set(serving_names(own))
     extra = {requirement_name(spec) for spec in own if 'extra == "serve"' in spec}
-    assert {"starlette", "uvicorn", "prometheus-client", "skops", "scikit-learn", "numpy", "pyyaml"} <= served
+    # dumb-init: the image's init (its ENTRYPOINT), installed from the wheelhouse with the rest
+    assert {"starlette", "uvicorn", "prometheus-client", "skops", "scikit-learn", "numpy", "pyyaml",
+            "dumb-init"} <= served
     assert extra <= served
     assert not {"dvc", "gto", "pandera", "pyarrow", "fsspec", "docker", "pytest", "mlcd"} & served
     lines = serving_requirements(own, installed_versions(served))

@@ -24,9 +24,10 @@ from mlcd.errors import UsageError
 from mlcd.monitoring.log_reader import FieldKind, Window, read_window
 from mlcd.monitoring.log_writer import PredictionLogWriter, WriterStats
 from mlcd.serving.app import Settings
+from mlcd.serving.invocations import parse_invocations
 from mlcd.serving.metrics import LOG_OUTCOMES, Metrics
 from mlcd.serving.prediction_log import LogSettings, PredictionLogger, check_writable, resolve_log_settings
-from mlcd.serving.protocol import ContractError, parse_invocations
+from mlcd.serving.protocol import ContractError
 from mlcd.serving.validation import FeatureTally, InputSchema, column_problems, tally_features
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -17,10 +17,11 @@ from mlcd.commands.serve import resolve
 from mlcd.config import Config, load_config
 from mlcd.errors import UsageError
 from mlcd.serving.batching import Batcher
+from mlcd.serving.invocations import parse_invocations
 from mlcd.serving.metrics import endpoint_of
 from mlcd.serving.openapi import openapi_document
 from mlcd.serving.predictor import Predictor
-from mlcd.serving.protocol import RequestError, infer_response, parse_infer, parse_invocations
+from mlcd.serving.protocol import RequestError, infer_response, parse_infer
 from mlcd.serving.validation import InputSchema, check_columns, datatype_of, describe
 
 TEMPLATE_CONFIG = Path(__file__).resolve().parents[2] / "template-repo" / "mlcd.yaml"
@@ -161,13 +162,16 @@ def test_infer_request_becomes_columns_in_contract_order(schema: InputSchema) ->
     (lambda b: b.update(inputs=[]), 400, "inputs must be a non-empty list"),
     (lambda b: b.update(id=5), 400, "id must be a string"),
     (lambda b: b["inputs"][0].update(shape=[2]), 400, "shape says 2 value(s) but data holds 1"),
-    (lambda b: b["inputs"][0].update(shape=[1, 1]), 400, "shape must be [n]"),
+    (lambda b: b["inputs"][0].update(shape=[1, 2]), 400, "shape must be [n] or [n, 1]"),
+    (lambda b: b["inputs"][0].update(shape=[1, 1, 1]), 400, "shape must be [n] or [n, 1]"),
     (lambda b: b["inputs"][0].update(datatype="FLOAT"), 400, "datatype must be one of"),
     (lambda b: b["inputs"][0].update(data="Biscoe"), 400, "data must be a flat list"),
     (lambda b: b["inputs"].append(dict(b["inputs"][0])), 400, "appears more than once"),
     (lambda b: b["inputs"][1].update(shape=[2], data=[1.0, 2.0]), 400, "every input needs one value per row"),
     (lambda b: b.update(outputs=[{"name": "explain"}]), 400, "unknown output(s) 'explain'"),
-    (lambda b: b["inputs"][0].update(datatype="FP64"), 422, "datatype FP64 does not fit the contract's category"),
+    (lambda b: b["inputs"][0].update(datatype="FP64"), 400, "input 'island': datatype FP64 cannot hold 'Biscoe'"),
+    (lambda b: b["inputs"][0].update(datatype="FP64", data=[1.0]), 422,
+     "datatype FP64 does not fit the contract's category"),
     (lambda b: b["inputs"].pop(), 422, "missing column(s) 'sex'"),
 ])
 def test_infer_errors(schema: InputSchema, mutate: Any, status: int, fragment: str) -> None:
@@ -178,10 +182,12 @@ def test_infer_errors(schema: InputSchema, mutate: Any, status: int, fragment: s
     assert fragment in error.message
 
 
-def test_numeric_columns_take_any_numeric_datatype(schema: InputSchema) -> None:
+def test_numeric_columns_take_any_numeric_datatype_that_holds_the_values(schema: InputSchema) -> None:
     body = oip([ROW])
-    body["inputs"][4]["datatype"] = "INT32"
-    assert parse_infer(body, schema).rows == 1
+    body["inputs"][4].update(datatype="INT32", data=[5000])
+    assert parse_infer(body, schema).columns["body_mass_g"] == [5000]
+    body["inputs"][4].update(datatype="INT8", data=[5200.0])
+    assert refused(parse_infer, body, schema).message == "input 'body_mass_g': datatype INT8 cannot hold 5200.0 (row 0)"
 
 
 def test_zero_rows_are_refused(schema: InputSchema) -> None:
@@ -287,10 +293,12 @@ def _serve_args(**given: Any) -> argparse.Namespace:
 
 def test_serve_settings_flag_then_environment_then_config() -> None:
     env = {"MLCD_HOST": "0.0.0.0", "MLCD_PORT": "9000", "MLCD_MODEL": "/models/m.skops"}
-    assert resolve(_serve_args(), {}, 8080) == {"host": "127.0.0.1", "port": 8080, "model": None}
-    assert resolve(_serve_args(), env, 8080) == {"host": "0.0.0.0", "port": 9000, "model": "/models/m.skops"}
+    limits = {"header_timeout": 10.0, "body_timeout": 30.0, "max_connections": 1000}
+    assert resolve(_serve_args(), {}, 8080) == {"host": "127.0.0.1", "port": 8080, "model": None, **limits}
+    assert resolve(_serve_args(), env, 8080) == {"host": "0.0.0.0", "port": 9000, "model": "/models/m.skops",
+                                                 **limits}
     assert resolve(_serve_args(host="::1", port=7000, model="m"), env, 8080) == {"host": "::1", "port": 7000,
-                                                                                 "model": "m"}
+                                                                                 "model": "m", **limits}
     for bad in (_serve_args(port=70000), _serve_args(workers=0), _serve_args(max_batch_wait_ms=-1)):
         with pytest.raises(UsageError):
             resolve(bad, {}, 8080)

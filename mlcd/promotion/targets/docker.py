@@ -17,6 +17,10 @@ How traffic switches to a new version (the environment's port is the only thing 
 3. **Finish or undo.** Once the new container serves, the old one is removed. If it does not, it is
    removed, and the old container gets its name back and is started again (with its own settings).
 
+The serving container runs with the restart policy ``unless-stopped``; the image's health check kills a
+server that stopped answering (its init, PID 1, then exits), so Docker restarts a hung server too, which it
+never does for an unhealthy container alone (docs/packaging.md).
+
 Settings reach the server through its environment (``docker.env``). ``docker.prediction_log`` is a
 directory on the Docker host, mounted at ``/logs`` with ``MLCD_PREDICTION_LOG=/logs``; when the engine is
 local, it is created if missing and an empty one made writable for the image's user first.
