@@ -14,6 +14,7 @@ the CPU counter can go down then; ``rate()`` treats that as a counter reset. Off
 
 from __future__ import annotations
 
+import functools
 import os
 from collections import Counter as Tally
 from collections.abc import Iterable, Iterator, Sequence
@@ -120,7 +121,7 @@ def process_totals(pids: Iterable[int], proc: str = "/proc") -> list[Metric]:
     totals = {"cpu": 0.0, "rss": 0.0, "fds": 0.0}
     read = 0
     for pid in pids:
-        collector = ProcessCollector(namespace="", pid=lambda pid=pid: pid, proc=proc, registry=None)
+        collector = ProcessCollector(namespace="", pid=functools.partial(int, pid), proc=proc, registry=None)
         samples = [sample for family in collector.collect() for sample in family.samples]
         if not any(sample.name == "process_cpu_seconds_total" for sample in samples):
             continue  # gone since it was listed, or not Linux
