@@ -294,6 +294,7 @@ class MonitoringConfig:
     logs: str | None = None
     window: str | None = None
     max_violation_rate: float = schema_default("monitoring", "max_violation_rate")
+    max_model_age: str | None = None
     prediction_log: PredictionLogConfig = field(default_factory=PredictionLogConfig)
 
 
