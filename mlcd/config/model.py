@@ -163,6 +163,7 @@ class CompareConfig:
     base: str | None = None
     production: str | None = None
     history: int = schema_default("compare", "history")
+    importance_repeats: int = schema_default("compare", "importance_repeats")
 
 
 @dataclass(frozen=True)
