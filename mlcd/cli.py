@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from mlcd import __version__
 from mlcd.errors import MlcdError, UsageError
 
-VERDICTS = ["drift", "skew", "no drift", "not enough data"]  # mlcd.monitoring.report.verdict
+VERDICTS = ["drift", "skew", "stale", "no drift", "not enough data"]  # mlcd.monitoring.report.verdict
 
 EXIT_INTERRUPTED = 130
 
@@ -137,7 +137,8 @@ def build_parser() -> _Parser:
 
     drift.add_argument("--if-configured", action="store_true",
                        help="with no prediction logs configured (a new repository), say what to set and exit 0 "
-                            "(output verdict: not configured) instead of 2")
+                            "(output verdict: not configured) instead of 2; a model older than "
+                            "monitoring.max_model_age still fails (verdict stale)")
     drift.add_argument("--reference-rev", metavar="REV",
                        help="reference: the DVC-tracked training split at this git revision; 'production' for the "
                             "newest <model>#production#N tag (the checked-out commit when there is none)")
@@ -165,7 +166,7 @@ def build_parser() -> _Parser:
                      "drift cleared")
     alert.add_argument("--report", metavar="FILE", default="drift.md", help="the report (mlcd drift --markdown)")
     alert.add_argument("--verdict", choices=VERDICTS, required=True,
-                       help="mlcd drift's output 'verdict': drift and skew open or update the issue, 'no drift' "
+                       help="mlcd drift's output 'verdict': drift, skew and stale open or update the issue, 'no drift' "
                             "notes on it that drift cleared, 'not enough data' changes nothing")
     alert.add_argument("--columns", metavar="A,B", help="the drifted columns, for the title")
     alert.add_argument("--title", metavar="TEXT", help="issue title (default: names the drifted columns)")

@@ -13,6 +13,7 @@ import tarfile
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -148,20 +149,31 @@ def registry_tag_digest(repository: str, tag: str, registry: str = REGISTRY) -> 
 
 
 def record_promotion(repo: Path, model: str, version: str, commit: str, number: int,
-                     metrics: Mapping[str, float] | None = None) -> None:
+                     metrics: Mapping[str, float] | None = None, at: datetime | None = None) -> None:
     """The promotion record `mlcd promote` writes (annotated tags, read as GTO reads them): ``version``
     registered at ``commit`` and assigned to production as the ``number``-th stage tag; the metrics evidence
-    only when given (compare otherwise reads the metrics file at that commit)."""
+    only when given (compare otherwise reads the metrics file at that commit). ``at`` dates the tags in the
+    past (registration at ``at``, assignment a second later), as if promoted then."""
     from mlcd import record
 
     evidence: dict[str, Any] = {"version": version, **({"metrics": dict(metrics)} if metrics else {})}
-    record.create_tags(repo, [
+    tags = [
         record.NewTag(record.registration_tag(model, version), commit,
                       record.tag_message(record.summary_line("register", model, version), evidence)),
         record.NewTag(record.assignment_tag(model, "production", number), commit,
                       record.tag_message(record.summary_line("assign", model, version, "production"),
                                          {"environment": "production", **evidence})),
-    ], record.Identity("release-bot", "bot@localhost"), not_before=record.History.read(repo, model).latest_time())
+    ]
+    tagger = record.Identity("release-bot", "bot@localhost")
+    if at is None:
+        record.create_tags(repo, tags, tagger, not_before=record.History.read(repo, model).latest_time())
+        return
+    for offset, tag in enumerate(tags):
+        when = int(at.timestamp()) + offset
+        subprocess.run(["git", "tag", "--annotate", "--cleanup=verbatim", "--file=-", tag.name, tag.commit],
+                       cwd=repo, input=tag.message, text=True, check=True, capture_output=True,
+                       env={**tool_env(), "GIT_COMMITTER_NAME": tagger.name, "GIT_COMMITTER_EMAIL": tagger.email,
+                            "GIT_COMMITTER_DATE": f"{when} +0000"})
 
 
 def gto(project: Path, *args: str) -> Any:

@@ -1,4 +1,5 @@
-"""``mlcd alert``: the drift verdict as one GitHub issue, opened or updated, and told when drift clears."""
+"""``mlcd alert``: the drift verdict (drift, skew, or a stale model) as one GitHub issue, opened or updated, and
+told when drift clears."""
 
 from __future__ import annotations
 
@@ -21,8 +22,8 @@ def run(args: argparse.Namespace) -> int:
     client = GitHubClient.from_env(env)
     link = run_url(env)
     columns = [c for c in (args.columns or "").split(",") if c.strip()]
-    if args.verdict in ("drift", "skew"):
-        title = args.title or alert_title(columns)
+    if args.verdict in ("drift", "skew", "stale"):
+        title = args.title or alert_title(columns, stale=args.verdict == "stale")
         footer = f"\n\n---\nUpdated by mlcd on every drifting run{f': [this run]({link})' if link else ''}. " \
                  "mlcd comments here when drift clears; close the issue once you have acted on it.\n"
         issue = raise_alert(client, repo, title, report + footer, label=args.label)
@@ -42,7 +43,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def alert_title(columns: list[str]) -> str:
+def alert_title(columns: list[str], stale: bool = False) -> str:
+    if stale:
+        return "mlcd: the production model is older than monitoring.max_model_age"
     if not columns:
         return "mlcd: production inputs break the data contract"
     shown = ", ".join(columns[:5]) + (f" and {len(columns) - 5} more" if len(columns) > 5 else "")

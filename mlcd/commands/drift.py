@@ -34,19 +34,24 @@ def run(args: argparse.Namespace) -> int:
     report = drift.markdown()
     write_result_file(Path(args.json), drift.json(), "--json")
     write_result_file(Path(args.markdown), report, "--markdown")
-    _print_table(out, result)
+    if result is not None:
+        _print_table(out, result)
+    if drift.age is not None:
+        out.info(drift.age.reason())
     out.step_summary(report)
-    out.set_output("drifted", "true" if result.failed else "false")
+    out.set_output("drifted", "true" if result is not None and result.failed else "false")
     out.set_output("verdict", drift.verdict)
-    out.set_output("drifted-columns", ",".join(result.drifted))
+    out.set_output("drifted-columns", ",".join(result.drifted) if result is not None else "")
     out.set_output("result-file", args.json)
     if drift.incomplete_lines:
         out.warning(f"{drift.incomplete_lines} incomplete last line(s) left out: log files still being written")
     failure = drift.failure(args.markdown)
     if failure is not None:
         for reason in failure.failures:
-            out.error(reason, title="drift")
+            out.error(reason, title="drift" if "max_model_age" not in reason else "stale model")
         raise failure
+    if result is None:
+        return 0
     if not result.decided:
         out.warning(f"not enough rows to decide: {result.rows} in the window; a column is tested from "
                     f"drift.min_rows ({config.drift.min_rows}) values",

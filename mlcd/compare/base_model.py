@@ -6,10 +6,12 @@ from __future__ import annotations
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from mlcd.compare.snapshot import BaselineUnreadable, read_file_at
 from mlcd.config import Config
 from mlcd.errors import MlcdError
+from mlcd.evaluation.importance import Importance, permutation_importances
 from mlcd.evaluation.metrics import Predictions
 from mlcd.evaluation.run import labelled_holdout, read_predictions, score_model, write_predictions
 
@@ -21,6 +23,8 @@ class BaseScoring:
     predictions: Predictions | None
     detail: str  # the whole story, for the report's note
     summary: str = ""  # why not paired, short enough to repeat in each gate's reason
+    importance: Importance | None = None  # the base model's permutation importance on the same rows
+    importance_note: str = ""  # why there is none
 
     def note(self) -> str | None:
         """The report's line on how the noise tests were paired; None when there was no base at all."""
@@ -46,6 +50,7 @@ def score_base_model(config: Config, base_commit: str) -> BaseScoring:
             model_file = Path(scratch) / Path(model_path).name
             model_file.write_bytes(content)
             scored = score_model(config, model_file, frame)
+            importance, importance_note = base_importance(config, model_file, frame)
             # Through the predictions file, so that labels read exactly as the head's predictions.csv does.
             predictions = read_predictions(write_predictions(Path(scratch) / "base-predictions.csv", scored))
     except BaselineUnreadable as exc:
@@ -56,4 +61,15 @@ def score_base_model(config: Config, base_commit: str) -> BaseScoring:
                            "the base model could not score this holdout")
     assert predictions is not None
     return BaseScoring(predictions, f"the base commit's model (`{short}`) scored on this run's holdout "
-                                    f"({len(predictions.y_true)} rows)")
+                                    f"({len(predictions.y_true)} rows)", importance=importance,
+                       importance_note=importance_note)
+
+
+def base_importance(config: Config, model_file: Path, frame: Any) -> tuple[Importance | None, str]:
+    """The base model's permutation importance, or None and why (the comparison does not depend on it)."""
+    if config.compare.importance_repeats <= 0:
+        return None, "compare.importance_repeats is 0"
+    try:
+        return permutation_importances(config, model_file, frame, config.compare.importance_repeats), ""
+    except MlcdError as exc:
+        return None, f"the base model's importance could not be measured: {exc.one_line()}"

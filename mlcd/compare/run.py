@@ -13,6 +13,7 @@ import numpy as np
 
 from mlcd import git
 from mlcd.compare.base_model import BaseScoring, score_base_model
+from mlcd.compare.importance import importance_comparison
 from mlcd.compare.noise import NoiseVerdict, bootstrap_verdict, mcnemar_verdict, paired_bootstrap_verdict
 from mlcd.compare.snapshot import BaselineUnreadable, Snapshot, changed_data, changed_params, load_snapshot
 from mlcd.config import Config
@@ -40,6 +41,7 @@ class Comparison:
     data_tests: dict[str, Any] | None = None
     history: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     pairing: str | None = None  # how the base's predictions were paired with the head's, or why they were not
+    importance: dict[str, Any] | None = None  # permutation importance of head and base on this holdout
 
     @property
     def passed(self) -> bool:
@@ -63,6 +65,7 @@ class Comparison:
             "data_tests": self.data_tests,
             "history": [[label, metrics] for label, metrics in self.history],
             "pairing": self.pairing,
+            "importance": self.importance,
         }
 
     @classmethod
@@ -81,6 +84,7 @@ class Comparison:
             data_tests=document.get("data_tests"),
             history=[(label, metrics) for label, metrics in document.get("history", [])],
             pairing=document.get("pairing"),
+            importance=document.get("importance"),
         )
 
 
@@ -284,4 +288,5 @@ def compare(
         data_tests=data_tests.document if data_tests else None,
         history=metric_history(root, metrics_file, config.compare.history),
         pairing=pairing.note(),
+        importance=importance_comparison(config, pairing),
     )

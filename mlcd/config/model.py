@@ -165,6 +165,7 @@ class CompareConfig:
     base: str | None = None
     production: str | None = None
     history: int = schema_default("compare", "history")
+    importance_repeats: int = schema_default("compare", "importance_repeats")
 
 
 @dataclass(frozen=True)
@@ -296,6 +297,7 @@ class MonitoringConfig:
     logs: str | None = None
     window: str | None = None
     max_violation_rate: float = schema_default("monitoring", "max_violation_rate")
+    max_model_age: str | None = None
     prediction_log: PredictionLogConfig = field(default_factory=PredictionLogConfig)
 
 

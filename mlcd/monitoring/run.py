@@ -1,6 +1,7 @@
 """``mlcd drift`` as a library call: a window of the prediction logs against the reference (the training
 split, a file, or the training data at a git revision), measured by :mod:`mlcd.monitoring.drift` and
-rendered by :mod:`mlcd.monitoring.report`."""
+rendered by :mod:`mlcd.monitoring.report`; and the production model's age against monitoring.max_model_age
+(:mod:`mlcd.monitoring.freshness`), which fails the run (verdict ``stale``) even without drift or logs."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from mlcd.data.io import read_table
 from mlcd.drift import Kind, monitored_columns
 from mlcd.errors import CheckFailed, ConfigError, InputError
 from mlcd.monitoring.drift import PREDICTION, DriftResult, analyse, contract_skew
+from mlcd.monitoring.freshness import ModelAge, production_age
 from mlcd.monitoring.log_reader import FieldKind, LogWindow, field_kind, read_window, resolve_window
 from mlcd.monitoring.log_writer import PROBA_PREFIX, RESERVED
 from mlcd.monitoring.reference import read_reference_at, reference_revision
@@ -38,50 +40,96 @@ class DriftRequest:
     if_configured: bool = False
 
 
+STALE = "stale"
+
+
 @dataclass(frozen=True)
 class DriftRun:
-    result: DriftResult
-    context: Context
+    """The drift of the window (None when no logs are configured and only the model's age was checked),
+    and the production model's age when monitoring.max_model_age is set."""
+
+    result: DriftResult | None
+    context: Context | None
     incomplete_lines: int = 0  # last lines of log files still being written, left out
+    age: ModelAge | None = None
+
+    @property
+    def stale(self) -> bool:
+        return self.age is not None and self.age.stale
 
     @property
     def verdict(self) -> str:
-        return verdict(self.result)
+        """drift and skew first (skew says retraining on these rows would not help), then stale."""
+        drifted = verdict(self.result) if self.result is not None else None
+        if drifted in ("drift", "skew") or not self.stale:
+            return drifted or "not configured"
+        return STALE
+
+    @property
+    def failed(self) -> bool:
+        return self.stale or (self.result is not None and self.result.failed)
 
     def markdown(self) -> str:
-        return markdown(self.result, self.context)
+        lines = []
+        if self.age is not None:
+            mark = "❌" if self.age.stale else "✅"
+            lines = [f"> {mark} {self.age.reason()[0].upper()}{self.age.reason()[1:]} (since `{self.age.tag}`, "
+                     f"{self.age.since:%Y-%m-%d}).", ""]
+        if self.result is None or self.context is None:
+            title = f"## {'❌ mlcd drift: the production model is stale' if self.stale else '✅ mlcd drift'}"
+            return "\n".join([title, "", *lines, "No prediction logs are configured (monitoring.logs): no drift "
+                              "was measured.", ""])
+        report = markdown(self.result, self.context)
+        if not lines:
+            return report
+        head, _, rest = report.partition("\n")
+        return "\n".join([head, "", *lines]) + rest
 
     def json(self) -> str:
-        return json.dumps(to_json(self.result, self.context), indent=2, ensure_ascii=False) + "\n"
+        document = to_json(self.result, self.context) if self.result is not None and self.context else {}
+        document |= {"verdict": self.verdict, "failed": self.failed,
+                     "model_age": self.age.to_json() if self.age is not None else None}
+        return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
     def failure(self, report: str) -> CheckFailed | None:
-        """The error for a window that drifted or breaks the contract (None when it does not), each reason
-        in ``failures``; ``report`` names where the whole report is."""
+        """The error for a window that drifted or breaks the contract, or a model older than
+        monitoring.max_model_age (None when none of these), each reason in ``failures``; ``report`` names
+        where the whole report is."""
         result = self.result
-        if not result.failed:
+        if not self.failed:
             return None
         failures = []
-        for test in result.tests:
-            if test.drifted and test.effect is not None:
-                failures.append(f"'{test.column}' drifted: {test.effect_name} {test.effect:.3f}, "
-                                f"{test.test} p (Holm) {test.adjusted_pvalue:.2g}")
-        if result.skew is not None and result.skew.failed:
-            failures.append(f"{result.skew.violating_rows} of {result.skew.rows} rows break the data contract: "
-                            + "; ".join(result.skew.findings[:3]))
-        what = (f"drift in {len(result.drifted)} of {len(result.tested)} columns: {', '.join(result.drifted)}"
-                if result.drifted else "production rows break the data contract (training/serving skew)")
-        return CheckFailed(what, failures=failures, fix=f"see {report}; retrain on recent data, or fix what changed "
-                                                        "upstream")
+        if result is not None:
+            for test in result.tests:
+                if test.drifted and test.effect is not None:
+                    failures.append(f"'{test.column}' drifted: {test.effect_name} {test.effect:.3f}, "
+                                    f"{test.test} p (Holm) {test.adjusted_pvalue:.2g}")
+            if result.skew is not None and result.skew.failed:
+                failures.append(f"{result.skew.violating_rows} of {result.skew.rows} rows break the data contract: "
+                                + "; ".join(result.skew.findings[:3]))
+        whats = []
+        if result is not None and result.drifted:
+            whats.append(f"drift in {len(result.drifted)} of {len(result.tested)} columns: {', '.join(result.drifted)}")
+        elif result is not None and result.failed:
+            whats.append("production rows break the data contract (training/serving skew)")
+        if self.age is not None and self.age.stale:
+            failures.append(self.age.reason())
+            whats.append(self.age.reason())
+        return CheckFailed("; ".join(whats), failures=failures,
+                           fix=f"see {report}; retrain on recent data, or fix what changed upstream")
 
 
 def run_drift(config: Config, request: DriftRequest, out: Output, now: datetime | None = None) -> DriftRun | None:
-    """The drift of the logged window against the reference; None when ``request.if_configured`` and no
-    prediction logs are configured (nothing to measure yet)."""
+    """The drift of the logged window against the reference, and the production model's age; None when
+    ``request.if_configured``, no prediction logs are configured (nothing to measure yet) and the model is
+    not older than monitoring.max_model_age."""
+    now = now or datetime.now(timezone.utc)
+    age = production_age(config.root, config.model.name, config.monitoring.max_model_age, now)
     if request.if_configured and not request.logs and config.monitoring.logs is None:
-        return None
+        return DriftRun(None, None, age=age) if age is not None and age.stale else None
     logs = request.logs or configured_logs(config)
     window = resolve_window(request.since, request.until, request.last, config.monitoring.window,
-                            now or datetime.now(timezone.utc))
+                            now)
     columns = monitored_columns(config.contract)
     _check_names(columns)
     kind: Kind = "numeric" if config.evaluate.task == "regression" else "categorical"
@@ -105,7 +153,7 @@ def run_drift(config: Config, request: DriftRequest, out: Output, now: datetime 
         skew = contract_skew(log.frame, config.contract, config.monitoring.max_violation_rate)
         result = analyse(reference, log.frame, columns, config.drift,
                          prediction=(expected, kind) if expected is not None else None, skew=skew)
-    return DriftRun(result, _context(config, logs, window.describe(), reference_name, log), log.incomplete_lines)
+    return DriftRun(result, _context(config, logs, window.describe(), reference_name, log), log.incomplete_lines, age)
 
 
 def configured_logs(config: Config) -> str:

@@ -18,6 +18,7 @@ from mlcd.evaluation.slices import between_groups
 from mlcd.report.fit import COMMENT_LIMIT, RESERVED, fit_sections
 
 MAX_TABLE_ROWS = 40
+IMPORTANCE_ROWS = 10
 
 
 def _number(value: Any) -> str:
@@ -189,6 +190,53 @@ def changes_section(comparison: Comparison, model_path: str) -> list[str]:
     return lines
 
 
+def _mean(importance: Mapping[str, Any], feature: str) -> float | None:
+    value = importance.get(feature, {}).get("mean")
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+def importance_rows(head: Mapping[str, Any], base: Mapping[str, Any] | None,
+                    limit: int = IMPORTANCE_ROWS) -> list[tuple[str, float | None, float | None, float | None]]:
+    """(feature, base, head, head - base) of the ``limit`` largest changes of mean importance, largest first;
+    without a base, the features the head relies on most."""
+    rows = []
+    for feature in sorted(set(head) | set(base or {})):
+        now, before = _mean(head, feature), (_mean(base, feature) if base else None)
+        rows.append((feature, before, now, now - before if now is not None and before is not None else None))
+    if base:
+        rows.sort(key=lambda row: (row[3] is None, -abs(row[3] or 0.0)))  # a feature one model lacks: last
+    else:
+        rows.sort(key=lambda row: -(row[2] or 0.0))
+    return rows[:limit]
+
+
+def importance_section(importance: Mapping[str, Any] | None) -> list[str]:
+    """"What the model relies on": the permutation importance of head and base, largest changes first."""
+    if not importance:
+        return []
+    head, base = importance.get("head"), importance.get("base")
+    note = importance.get("note") or ""
+    lines = ["### What the model relies on", ""]
+    if not head:
+        return [*lines, f"Permutation importance {note}.", ""]
+    how = (f"Drop in {importance.get('scoring')} when one feature's values are shuffled on the holdout "
+           f"({importance.get('rows')} rows, {importance.get('repeats')} repeats, seed {importance.get('seed')})")
+    if base:
+        lines += [f"{how}: the largest changes since base first.", "",
+                  "| feature | base | head | change |", "|---|---:|---:|---:|"]
+        for feature, before, now, change in importance_rows(head, base):
+            shown = "—" if change is None else ("= 0" if abs(change) < 5e-5 else
+                                                  f"{'▲' if change > 0 else '▼'} {change:+.4f}")
+            lines.append(f"| `{_cell(feature)}` | {_number(before)} | {_number(now)} | {shown} |")
+    else:
+        lines += [f"{how}; the head's alone{f' ({note})' if note else ''}.", "", "| feature | head |", "|---|---:|"]
+        lines += [f"| `{_cell(feature)}` | {_number(now)} |" for feature, _, now, _ in importance_rows(head, None)]
+    more = len(set(head) | set(base or {})) - IMPORTANCE_ROWS
+    if more > 0:
+        lines += ["", f"{more} more feature(s) in comparison.json."]
+    return [*lines, ""]
+
+
 def slices_section(comparison: Comparison) -> list[str]:
     slices: Mapping[str, Mapping[str, Mapping[str, Any]]] = comparison.head.metrics.get("slices", {})
     gaps: Mapping[str, Mapping[str, Mapping[str, Any]]] = comparison.head.metrics.get("slice_gaps", {})
@@ -259,6 +307,7 @@ def render(
         gates_table(comparison),
         data_tests_section(comparison.data_tests),
         changes_section(comparison, model_path),
+        importance_section(comparison.importance),
         slices_section(comparison),
         history_chart(comparison, first_metric) if first_metric else [],
         links_section(env),

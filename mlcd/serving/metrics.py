@@ -4,22 +4,31 @@ prometheus_client costs about 2.5 µs per request for a counter and a histogram 
 costs hundreds of µs) and brings the exposition format and multi-process aggregation: with
 ``--workers N`` every worker writes to files under ``PROMETHEUS_MULTIPROC_DIR``, and each ``/metrics``
 answer adds up all workers.
+
+The process figures (``process_cpu_seconds_total``, ``process_resident_memory_bytes``,
+``process_open_fds``) are read from ``/proc`` when ``/metrics`` is rendered and added up over the live
+workers: the worker answering and its siblings (same parent) that have metric files. prometheus_client's
+own process collector would report the answering worker alone. A worker that exits leaves the sum, so
+the CPU counter can go down then; ``rate()`` treats that as a counter reset. Off Linux they are absent.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 from collections import Counter as Tally
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.process_collector import ProcessCollector
 
 from mlcd.monitoring.log_writer import WriterStats
 from mlcd.serving.validation import FeatureTally
 
-__all__ = ["CONTENT_TYPE", "LATENCY_BUCKETS", "LOG_OUTCOMES", "Metrics", "endpoint_of", "feature_rates"]
+__all__ = ["CONTENT_TYPE", "LATENCY_BUCKETS", "LOG_OUTCOMES", "Metrics", "endpoint_of", "feature_rates",
+           "process_totals", "worker_pids"]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
@@ -72,6 +81,78 @@ def feature_rates(families: Iterable[Metric]) -> list[GaugeMetricFamily]:
             gauge.add_metric([feature], count / rows if rows else 0.0)
         gauges.append(gauge)
     return gauges
+
+
+_PROCESS_SUMS = {"process_cpu_seconds_total": "cpu", "process_resident_memory_bytes": "rss",
+                 "process_open_fds": "fds"}
+
+
+def worker_pids(multiprocess_dir: str | None, proc: str = "/proc") -> list[int]:
+    """This process and, with several workers, its live siblings that write metric files (a file name ends
+    in ``_<pid>.db``); a process of a dead worker's pid that is not our sibling is left out."""
+    me = os.getpid()
+    if not multiprocess_dir:
+        return [me]
+    parent = os.getppid()
+    pids = {me}
+    try:
+        names = os.listdir(multiprocess_dir)
+    except OSError:
+        return [me]
+    for name in names:
+        stem = name.removesuffix(".db")
+        pid_text = stem.rsplit("_", 1)[-1]
+        if stem != name and pid_text.isdigit() and int(pid_text) != me and _parent_of(int(pid_text), proc) == parent:
+            pids.add(int(pid_text))
+    return sorted(pids)
+
+
+def _parent_of(pid: int, proc: str) -> int | None:
+    try:
+        with open(os.path.join(proc, str(pid), "stat"), "rb") as handle:
+            fields = handle.read().rsplit(b")", 1)[1].split()
+        return int(fields[1])  # after the name: state, ppid
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def process_totals(pids: Iterable[int], proc: str = "/proc") -> list[Metric]:
+    """CPU seconds, resident memory and open file descriptors added up over ``pids`` (empty off Linux)."""
+    totals = {"cpu": 0.0, "rss": 0.0, "fds": 0.0}
+    read = 0
+    for pid in pids:
+        collector = ProcessCollector(namespace="", pid=functools.partial(int, pid), proc=proc, registry=None)
+        samples = [sample for family in collector.collect() for sample in family.samples]
+        if not any(sample.name == "process_cpu_seconds_total" for sample in samples):
+            continue  # gone since it was listed, or not Linux
+        read += 1
+        for sample in samples:
+            if sample.name in _PROCESS_SUMS:
+                totals[_PROCESS_SUMS[sample.name]] += sample.value
+    if not read:
+        return []
+    cpu = CounterMetricFamily("process_cpu_seconds", "User and system CPU time of the server's workers, "
+                              "in seconds (all live workers)", value=totals["cpu"])
+    rss = GaugeMetricFamily("process_resident_memory_bytes", "Resident memory of the server's workers, in bytes "
+                            "(all live workers)", value=totals["rss"])
+    fds = GaugeMetricFamily("process_open_fds", "Open file descriptors of the server's workers (all live workers)",
+                            value=totals["fds"])
+    workers = GaugeMetricFamily("mlcd_worker_processes", "Live worker processes the process figures add up",
+                                value=read)
+    return [cpu, rss, fds, workers]
+
+
+class _Processes:
+    """A collector: the process figures of the live workers, added up."""
+
+    def __init__(self, multiprocess_dir: str | None) -> None:
+        self.multiprocess_dir = multiprocess_dir
+
+    def describe(self) -> list[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        yield from process_totals(worker_pids(self.multiprocess_dir))
 
 
 class _WithRates:
@@ -142,6 +223,7 @@ class Metrics:
         self._render = CollectorRegistry(auto_describe=False)
         if not self.multiprocess:
             self._render.register(_WithRates(self.registry))
+            self._render.register(_Processes(None))
 
     def observe(self, endpoint: str, status: int, seconds: float) -> None:
         self.requests.labels(endpoint, str(status)).inc()
@@ -183,5 +265,6 @@ class Metrics:
         if self.multiprocess:
             registry = CollectorRegistry(auto_describe=False)
             registry.register(_WithRates(multiprocess.MultiProcessCollector(None)))  # type: ignore[no-untyped-call]
+            registry.register(_Processes(os.environ.get(_MULTIPROCESS)))
             return generate_latest(registry)
         return generate_latest(self._render)

@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -44,6 +45,27 @@ def test_report_renders_the_comparison(pr_repo: Path, tmp_path: Path) -> None:
     assert "| `train.classifier.C` | 1.0 | 0.002 |" in report
     assert "### Data tests" in report and "### Slices" in report and "xychart-beta" in report
     assert summary.read_text().strip() == report.strip()
+
+
+def test_the_report_says_what_head_and_base_rely_on(pr_repo: Path) -> None:
+    started = time.perf_counter()
+    result = mlcd(pr_repo, "compare", "--base", "main", "--no-fail")
+    assert result.returncode == 0, result.stderr
+    took = time.perf_counter() - started
+    importance = json.loads((pr_repo / "comparison.json").read_text())["importance"]
+    features = {"island", "bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g", "sex"}
+    assert importance["scoring"] == "accuracy" and importance["seed"] == 0 and importance["repeats"] == 5
+    assert set(importance["head"]) == set(importance["base"]) == features and importance["note"] == ""
+    # main's model (C 1.0) relies on the bills; the weak one (C 0.002) barely on anything
+    assert max(v["mean"] for v in importance["base"].values()) > 0.05
+    assert max(v["mean"] for v in importance["head"].values()) < max(v["mean"] for v in importance["base"].values())
+    again = mlcd(pr_repo, "compare", "--base", "main", "--no-fail")
+    assert again.returncode == 0 and json.loads((pr_repo / "comparison.json").read_text())["importance"] == importance
+    assert mlcd(pr_repo, "report").returncode == 0
+    report = (pr_repo / "report.md").read_text()
+    section = report[report.index("### What the model relies on"):]
+    assert "| feature | base | head | change |" in section and section.count("| `") >= len(features)
+    print(f"compare with importance: {took:.1f} s")
 
 
 def test_unchanged_pr_passes_every_regression_gate(pr_repo: Path, tmp_path: Path) -> None:

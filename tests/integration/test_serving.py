@@ -268,6 +268,7 @@ def test_two_workers_serve_and_add_up_their_metrics(trained_repo: Path, holdout:
         deadline, in_a_row = time.monotonic() + 60, 0
         while in_a_row < 20 and time.monotonic() < deadline:  # one worker was ready; wait for both
             in_a_row = in_a_row + 1 if two.get("/v2/health/ready").status_code == 200 else 0
+        idle = two.get("/metrics").text
         for _ in range(10):
             assert two.post(INFER, json=infer_body(holdout.iloc[:5])).status_code == 200
         deadline = time.monotonic() + 10
@@ -279,6 +280,11 @@ def test_two_workers_serve_and_add_up_their_metrics(trained_repo: Path, holdout:
             time.sleep(0.1)
     assert metric(text, "mlcd_requests_total", endpoint="/v2/models/{name}/infer", status="200") == 10
     assert metric(text, "mlcd_predicted_rows_total") == 50
+    # CPU and memory of both workers, added up (prometheus_client's own collector sees one process)
+    assert metric(text, "mlcd_worker_processes") == 2
+    assert 2 * 10 * 2**20 < metric(text, "process_resident_memory_bytes") < 2 * 4 * 2**30
+    assert metric(text, "process_cpu_seconds_total") > metric(idle, "process_cpu_seconds_total") > 0
+    assert metric(text, "process_open_fds") > 0
 
 
 # --- mlcd predict ----------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -8,7 +9,7 @@ from mlcd.compare.noise import bootstrap_interval, mcnemar_exact, mcnemar_verdic
 from mlcd.compare.run import Comparison
 from mlcd.compare.snapshot import Snapshot, changed_data, changed_params, flatten
 from mlcd.evaluation.gates import GateResult
-from mlcd.report.markdown import COMMENT_LIMIT, delta_cell, render
+from mlcd.report.markdown import COMMENT_LIMIT, IMPORTANCE_ROWS, delta_cell, importance_rows, importance_section, render
 
 scores = st.floats(min_value=0, max_value=1, allow_nan=False)
 
@@ -106,3 +107,51 @@ def test_comparison_round_trips_through_json() -> None:
     original = comparison()
     again = Comparison.from_json(original.to_json())
     assert again.to_json() == original.to_json()
+
+
+def importance(**means: float) -> dict[str, dict[str, float]]:
+    return {feature: {"mean": mean, "std": 0.01} for feature, mean in means.items()}
+
+
+def test_importance_rows_put_the_largest_changes_first() -> None:
+    head = importance(bill=0.30, flipper=0.05, island=0.02, sex=0.0)
+    base = importance(bill=0.10, flipper=0.25, island=0.02, mass=0.04)
+    rows = importance_rows(head, base, limit=4)
+    assert [row[0] for row in rows] == ["flipper", "bill", "island", "mass"]
+    assert rows[0][1:] == (0.25, 0.05, pytest.approx(-0.20))
+    assert rows[3] == ("mass", 0.04, None, None)  # only one model knows it: no change to rank by, last
+    alone = importance_rows(head, None, limit=2)
+    assert [row[0] for row in alone] == ["bill", "flipper"] and alone[0][1] is None
+
+
+def test_importance_section_is_a_table_of_changes() -> None:
+    section = "\n".join(importance_section({
+        "scoring": "accuracy", "repeats": 5, "seed": 0, "rows": 69, "note": "",
+        "head": importance(bill=0.30, flipper=0.05), "base": importance(bill=0.10, flipper=0.05)}))
+    assert section.startswith("### What the model relies on\n\nDrop in accuracy when one feature's values are "
+                              "shuffled on the holdout (69 rows, 5 repeats, seed 0)")
+    assert "| `bill` | 0.1000 | 0.3000 | ▲ +0.2000 |" in section
+    assert "| `flipper` | 0.0500 | 0.0500 | = 0 |" in section
+    assert section.index("`bill`") < section.index("`flipper`")
+
+
+def test_importance_section_without_a_base_says_why() -> None:
+    section = "\n".join(importance_section({
+        "scoring": "r2", "repeats": 3, "seed": 0, "rows": 10, "note": "no base to compare with",
+        "head": importance(**{f"f{i}": i / 100 for i in range(12)}), "base": None}))
+    assert "the head's alone (no base to compare with)" in section and "| `f11` | 0.1100 |" in section
+    assert "2 more feature(s) in comparison.json." in section
+    assert importance_section(None) == []
+    assert importance_section({"head": None, "base": None, "note": "not measured: boom"}) == [
+        "### What the model relies on", "", "Permutation importance not measured: boom.", ""]
+
+
+def test_many_features_keep_the_report_in_a_comment() -> None:
+    many = importance(**{f"feature_{i:04d}": i / 10_000 for i in range(5000)})
+    comparison = Comparison(head=Snapshot("head", None, {"accuracy": 0.9}), base=None, production=None, gates=[],
+                            directions={"accuracy": "higher"},
+                            importance={"scoring": "accuracy", "repeats": 5, "seed": 0, "rows": 100, "note": "",
+                                        "head": many, "base": many})
+    report = render(comparison, "m", {})
+    assert len(report) <= COMMENT_LIMIT and report.count("| `feature_") == IMPORTANCE_ROWS
+    assert Comparison.from_json(comparison.to_json()).importance == comparison.importance

@@ -208,6 +208,7 @@ def test_alert_command_opens_then_notes_recovery(standin: GitHubStandin, actions
 
 def test_alert_title_names_at_most_five_columns() -> None:
     assert alert.alert_title([]) == "mlcd: production inputs break the data contract"
+    assert alert.alert_title([], stale=True) == "mlcd: the production model is older than monitoring.max_model_age"
     assert alert.alert_title(list("abcdefg")) == "mlcd: drift in production inputs (a, b, c, d, e and 2 more)"
 
 

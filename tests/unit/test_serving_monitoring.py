@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 import textwrap
+import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from mlcd.monitoring.log_reader import FieldKind, Window, read_window
 from mlcd.monitoring.log_writer import PredictionLogWriter, WriterStats
 from mlcd.serving.app import Settings
 from mlcd.serving.invocations import parse_invocations
-from mlcd.serving.metrics import LOG_OUTCOMES, Metrics
+from mlcd.serving.metrics import LOG_OUTCOMES, Metrics, process_totals, worker_pids
 from mlcd.serving.prediction_log import LogSettings, PredictionLogger, check_writable, resolve_log_settings
 from mlcd.serving.protocol import ContractError
 from mlcd.serving.validation import FeatureTally, InputSchema, column_problems, tally_features
@@ -149,6 +150,60 @@ def test_with_several_workers_rates_are_over_all_their_rows(tmp_path: Path) -> N
     assert seen["mlcd_input_rows_total"] == 40
     assert seen['mlcd_feature_null_rate{feature="a"}'] == pytest.approx(6 / 40)  # not the mean of 0.5 and 1/30
     assert seen['mlcd_feature_out_of_contract_rate{feature="b"}'] == pytest.approx(2 / 40)
+
+
+SIBLING = textwrap.dedent("""
+    import sys, time
+    from mlcd.serving.metrics import Metrics
+    metrics = Metrics(["a"])  # writes this worker's metric files
+    print("up", flush=True)
+    sys.stdin.read()  # until the test closes stdin
+""")
+
+MB = 1024 * 1024
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="process figures are read from /proc (Linux)")
+def test_process_figures_add_up_the_live_sibling_workers(tmp_path: Path) -> None:
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path), "PYTHONPATH": str(ROOT)}
+    gone = subprocess.run([sys.executable, "-c", SIBLING], env=env, input="", capture_output=True, check=True)
+    assert gone.stdout.startswith(b"up")  # a dead worker's files stay; its pid is no longer a sibling
+    siblings = [subprocess.Popen([sys.executable, "-c", SIBLING], env=env, stdin=subprocess.PIPE,
+                                 stdout=subprocess.PIPE) for _ in range(2)]
+    try:
+        for sibling in siblings:
+            assert sibling.stdout is not None and sibling.stdout.readline().startswith(b"up")
+        seen = samples(subprocess.run([sys.executable, "-c", WORKER, "1", "0", "render"], env=env,
+                                      capture_output=True, text=True, check=True).stdout)
+    finally:
+        for sibling in siblings:
+            sibling.communicate(b"")
+    assert seen["mlcd_worker_processes"] == 3  # the one answering and its two live siblings
+    assert 3 * 10 * MB < seen["process_resident_memory_bytes"] < 3 * 4096 * MB
+    assert 0 < seen["process_cpu_seconds_total"] < 600
+    assert seen["process_open_fds"] >= 3 * 3
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="process figures are read from /proc (Linux)")
+def test_process_cpu_seconds_grow_with_work() -> None:
+    metrics = Metrics()
+    before = samples(metrics.render().decode())
+    started = time.process_time()
+    while time.process_time() - started < 0.3:
+        sum(i * i for i in range(10_000))
+    after = samples(metrics.render().decode())
+    assert after["mlcd_worker_processes"] == 1
+    assert after["process_cpu_seconds_total"] >= before["process_cpu_seconds_total"] + 0.2
+    assert 10 * MB < after["process_resident_memory_bytes"] < 4096 * MB
+
+
+def test_process_figures_leave_out_pids_that_are_not_siblings(tmp_path: Path) -> None:
+    (tmp_path / "counter_1.db").touch()  # pid 1 is never our sibling
+    (tmp_path / f"counter_{os.getpid()}.db").touch()
+    (tmp_path / "not-a-metric-file").touch()
+    assert worker_pids(str(tmp_path)) == [os.getpid()]
+    assert worker_pids(None) == [os.getpid()]
+    assert process_totals([], proc=str(tmp_path)) == []  # nothing read (not Linux, or every worker gone)
 
 
 # --- sampling and the rows logged -----------------------------------------------------------------------
