@@ -143,6 +143,30 @@ def build_parser() -> _Parser:
                        help="reference: the DVC-tracked training split at this git revision; 'production' for the "
                             "newest <model>#production#N tag (the checked-out commit when there is none)")
 
+    feedback = _command(commands, "feedback", "mlcd.commands.feedback",
+                        "join ground-truth labels that arrived later to the logged predictions; compute the metrics, "
+                        "slices and gates on production traffic; exit 3 when a threshold gate fails")
+    feedback.add_argument("--labels", metavar="FILE", required=True,
+                          help="CSV or Parquet with the label column (contract.label) and an id column")
+    pairing = feedback.add_mutually_exclusive_group()
+    pairing.add_argument("--id-column", metavar="NAME",
+                         help="the labels file's column holding the request id the server logged (default: request_id)")
+    pairing.add_argument("--key", metavar="COLUMN",
+                         help="pair by a column that is in the labels file and in every logged row (a feature)")
+    feedback.add_argument("--logs", metavar="PATH",
+                          help="prediction log directory or fsspec URL (default: monitoring.logs)")
+    feedback.add_argument("--since", metavar="ISO",
+                          help="first moment of the window (default: --until minus monitoring.window)")
+    feedback.add_argument("--until", metavar="ISO", help="end of the window, excluded (default: now)")
+    feedback.add_argument("--last", metavar="N", type=int, help="the newest N logged rows instead of a time window")
+    feedback.add_argument("--min-rows", metavar="N", type=int,
+                          help="fewest labelled predictions to compute metrics on (default: drift.min_rows)")
+    feedback.add_argument("--output", metavar="FILE", default="feedback-metrics.json",
+                          help="the metrics file, in mlcd evaluate's format")
+    feedback.add_argument("--json", metavar="FILE", default="feedback.json", help="machine-readable result")
+    feedback.add_argument("--markdown", metavar="FILE", default="feedback.md", help="report")
+    feedback.add_argument("--no-fail", action="store_true", help="exit 0 even if a gate fails")
+
     shadow = _command(commands, "shadow", "mlcd.commands.shadow",
                       "replay logged production traffic through the candidate model: how many predictions "
                       "change, by how much, per slice; exit 3 when the churn gate (gates.max_prediction_churn) fails")

@@ -112,10 +112,11 @@ def feedback_predictions(rows: pd.DataFrame, prediction: str, probabilities: Seq
     return Predictions(y_true, y_pred, proba, classes), None
 
 
-def slice_groups(rows: pd.DataFrame, columns: Sequence[str], integer: Sequence[str]) -> dict[str, list[Any]]:
+def slice_groups(rows: pd.DataFrame, columns: Sequence[str],
+                 integer: Sequence[str]) -> dict[str, Sequence[Any]]:
     """Each slice column's values as ``mlcd evaluate`` groups them; ``integer`` columns (logged as JSON
     numbers, read back as floats) are grouped as the integers the holdout holds."""
-    groups: dict[str, list[Any]] = {}
+    groups: dict[str, Sequence[Any]] = {}
     for column in columns:
         if column not in rows.columns:
             continue
@@ -128,19 +129,19 @@ def slice_groups(rows: pd.DataFrame, columns: Sequence[str], integer: Sequence[s
 
 def _like(values: pd.Series, label_like: pd.Series) -> np.ndarray[Any, Any]:
     """``values`` in the type of the labels: numbers for numeric labels (integers where they are), else as they are."""
-    if pd.api.types.is_bool_dtype(label_like) or not pd.api.types.is_numeric_dtype(label_like):
-        if pd.api.types.is_bool_dtype(label_like):
-            return values.map(lambda v: v if isinstance(v, bool) else str(v).lower() == "true").to_numpy()
-        return values.map(lambda v: v if isinstance(v, str) else str(v)).to_numpy()
-    numbers = pd.to_numeric(values, errors="coerce")
-    if pd.api.types.is_integer_dtype(label_like) and _whole(numbers):
-        return numbers.astype("int64").to_numpy()
-    return numbers.astype(float).to_numpy()
+    if pd.api.types.is_bool_dtype(label_like):
+        converted = values.map(lambda v: v if isinstance(v, bool) else str(v).lower() == "true")
+    elif not pd.api.types.is_numeric_dtype(label_like):
+        converted = values.map(lambda v: v if isinstance(v, str) else str(v))
+    else:
+        numbers = pd.to_numeric(values, errors="coerce")
+        whole = pd.api.types.is_integer_dtype(label_like) and bool(numbers.notna().all()) and _whole(numbers)
+        converted = numbers.astype("int64" if whole else float)
+    return np.asarray(converted.to_numpy())
 
 
 def _whole(values: pd.Series) -> bool:
-    present = values.dropna().astype(float)
-    return bool(values.notna().all()) and bool(np.all(np.mod(present, 1) == 0))
+    return bool(np.all(np.mod(values.dropna().astype(float), 1) == 0))
 
 
 def _first(ids: Sequence[str]) -> str:
