@@ -59,13 +59,13 @@ class Join:
 
 def id_text(values: pd.Series) -> pd.Series:
     """Ids as text, the same whichever way a file typed them: 17, 17.0 and "17" are all "17"."""
-    if pd.api.types.is_bool_dtype(values) or not pd.api.types.is_numeric_dtype(values):
-        return values.astype(object).where(values.notna(), None).map(lambda v: None if v is None else str(v))
-    numbers = values.astype(float)
-    whole = numbers.dropna()
-    if len(whole) and bool(np.all(np.mod(whole, 1) == 0)):
-        return numbers.astype("Int64").astype(object).map(lambda v: None if v is pd.NA else str(v))
-    return numbers.astype(object).map(lambda v: None if v is None or math.isnan(v) else repr(v))
+    if not pd.api.types.is_bool_dtype(values) and pd.api.types.is_numeric_dtype(values):
+        numbers = values.astype(float)
+        whole = bool(np.all(np.mod(numbers.dropna(), 1) == 0))
+        texts = [None if math.isnan(v) else str(int(v)) if whole else repr(v) for v in numbers.tolist()]
+    else:
+        texts = [None if v is None or (isinstance(v, float) and math.isnan(v)) else str(v) for v in values.tolist()]
+    return pd.Series(texts, index=values.index, dtype=object)
 
 
 def join_labels(log: pd.DataFrame, labels: pd.DataFrame, log_id: str, label_id: str, label: str) -> Join:
