@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from mlcd.monitoring.feedback import LABEL, feedback_predictions, id_text, join_labels, slice_groups
+from mlcd.monitoring.feedback import LABEL, Join, feedback_predictions, id_text, join_labels, slice_groups
 
 
 def log(ids: list[object], predictions: list[object] | None = None) -> pd.DataFrame:
@@ -14,6 +14,10 @@ def log(ids: list[object], predictions: list[object] | None = None) -> pd.DataFr
 
 def labels(ids: list[object], values: list[object]) -> pd.DataFrame:
     return pd.DataFrame({"request_id": ids, "y": values})
+
+
+def join(logged: pd.DataFrame, given: pd.DataFrame) -> Join:
+    return join_labels(logged, given, "request_id", "request_id", "y")
 
 
 def test_each_label_pairs_with_its_logged_row_in_log_order() -> None:
@@ -26,13 +30,13 @@ def test_each_label_pairs_with_its_logged_row_in_log_order() -> None:
 
 
 def test_identical_duplicates_count_once_and_say_so() -> None:
-    joined = join_labels(log(["r1", "r2"]), labels(["r1", "r1", "r2"], ["a", "a", "b"]), "request_id", "request_id", "y")
+    joined = join(log(["r1", "r2"]), labels(["r1", "r1", "r2"], ["a", "a", "b"]))
     assert len(joined.rows) == 2 and joined.duplicates == 1
     assert joined.problems() == ["1 repeated label row(s) with the same id and label: counted once"]
 
 
 def test_conflicting_labels_are_never_joined() -> None:
-    joined = join_labels(log(["r1", "r2"]), labels(["r1", "r1", "r2"], ["a", "b", "b"]), "request_id", "request_id", "y")
+    joined = join(log(["r1", "r2"]), labels(["r1", "r1", "r2"], ["a", "b", "b"]))
     assert joined.conflicts == {"r1": ["a", "b"]}
     assert joined.rows["request_id"].tolist() == ["r2"]
     assert joined.problems() == ["1 id(s) have different labels: r1: a vs b"]
