@@ -47,6 +47,16 @@ def _command(subparsers: argparse._SubParsersAction[_Parser], name: str, module:
     return parser
 
 
+def _window_arguments(parser: _Parser) -> None:
+    """Which prediction logs, and which rows of them: the same options for every monitoring command."""
+    parser.add_argument("--logs", metavar="PATH",
+                        help="prediction log directory or fsspec URL (default: monitoring.logs)")
+    parser.add_argument("--since", metavar="ISO",
+                        help="first moment of the window (default: --until minus monitoring.window)")
+    parser.add_argument("--until", metavar="ISO", help="end of the window, excluded (default: now)")
+    parser.add_argument("--last", metavar="N", type=int, help="the newest N logged rows instead of a time window")
+
+
 def build_parser() -> _Parser:
     parser = _Parser(
         prog="mlcd",
@@ -121,17 +131,12 @@ def build_parser() -> _Parser:
 
     drift = _command(commands, "drift", "mlcd.commands.drift",
                      "compare logged production inputs and predictions with the training data; exit 3 on drift")
-    drift.add_argument("--logs", metavar="PATH",
-                       help="prediction log directory or fsspec URL (default: monitoring.logs)")
+    _window_arguments(drift)
     drift.add_argument("--reference", metavar="FILE",
                        help="training data of the model in production (default: data.splits.train)")
     drift.add_argument("--reference-predictions", metavar="FILE",
                        help="the model's predictions on reference data (a prediction or y_pred column); "
                             "default: compare predictions with the reference's labels")
-    drift.add_argument("--since", metavar="ISO",
-                       help="first moment of the window (default: --until minus monitoring.window)")
-    drift.add_argument("--until", metavar="ISO", help="end of the window, excluded (default: now)")
-    drift.add_argument("--last", metavar="N", type=int, help="the newest N logged rows instead of a time window")
     drift.add_argument("--json", metavar="FILE", default="drift.json", help="machine-readable result")
     drift.add_argument("--markdown", metavar="FILE", default="drift.md", help="report")
 
@@ -144,25 +149,15 @@ def build_parser() -> _Parser:
                             "newest <model>#production#N tag (the checked-out commit when there is none)")
 
     feedback = _command(commands, "feedback", "mlcd.commands.feedback",
-                        "join ground-truth labels that arrived later to the logged predictions; compute the metrics, "
-                        "slices and gates on production traffic; exit 3 when a threshold gate fails")
-    feedback.add_argument("--labels", metavar="FILE", required=True,
-                          help="CSV or Parquet with the label column (contract.label) and an id column")
+                        "join labels that arrived later to the logged predictions; metrics, slices and gates on "
+                        "production traffic; exit 3 when a gate fails")
+    feedback.add_argument("--labels", metavar="FILE", required=True, help="CSV or Parquet: contract.label and an id")
     pairing = feedback.add_mutually_exclusive_group()
-    pairing.add_argument("--id-column", metavar="NAME",
-                         help="the labels file's column holding the request id the server logged (default: request_id)")
-    pairing.add_argument("--key", metavar="COLUMN",
-                         help="pair by a column that is in the labels file and in every logged row (a feature)")
-    feedback.add_argument("--logs", metavar="PATH",
-                          help="prediction log directory or fsspec URL (default: monitoring.logs)")
-    feedback.add_argument("--since", metavar="ISO",
-                          help="first moment of the window (default: --until minus monitoring.window)")
-    feedback.add_argument("--until", metavar="ISO", help="end of the window, excluded (default: now)")
-    feedback.add_argument("--last", metavar="N", type=int, help="the newest N logged rows instead of a time window")
-    feedback.add_argument("--min-rows", metavar="N", type=int,
-                          help="fewest labelled predictions to compute metrics on (default: drift.min_rows)")
-    feedback.add_argument("--output", metavar="FILE", default="feedback-metrics.json",
-                          help="the metrics file, in mlcd evaluate's format")
+    pairing.add_argument("--id-column", metavar="NAME", help="its column of logged request ids (default: request_id)")
+    pairing.add_argument("--key", metavar="COLUMN", help="pair by a column in the labels and in every logged row")
+    _window_arguments(feedback)
+    feedback.add_argument("--min-rows", metavar="N", type=int, help="fewest joined rows (default: drift.min_rows)")
+    feedback.add_argument("--output", metavar="FILE", default="feedback-metrics.json", help="evaluate's format")
     feedback.add_argument("--json", metavar="FILE", default="feedback.json", help="machine-readable result")
     feedback.add_argument("--markdown", metavar="FILE", default="feedback.md", help="report")
     feedback.add_argument("--no-fail", action="store_true", help="exit 0 even if a gate fails")
@@ -170,13 +165,8 @@ def build_parser() -> _Parser:
     shadow = _command(commands, "shadow", "mlcd.commands.shadow",
                       "replay logged production traffic through the candidate model: how many predictions "
                       "change, by how much, per slice; exit 3 when the churn gate (gates.max_prediction_churn) fails")
-    shadow.add_argument("--logs", metavar="PATH",
-                        help="prediction log directory or fsspec URL (default: monitoring.logs)")
     shadow.add_argument("--model", metavar="FILE", help="the candidate model file (default: model.path)")
-    shadow.add_argument("--since", metavar="ISO",
-                        help="first moment of the window (default: --until minus monitoring.window)")
-    shadow.add_argument("--until", metavar="ISO", help="end of the window, excluded (default: now)")
-    shadow.add_argument("--last", metavar="N", type=int, help="the newest N logged rows instead of a time window")
+    _window_arguments(shadow)
     shadow.add_argument("--sample", metavar="N", type=int,
                         help="replay at most N rows of the window, drawn at random (default: every row)")
     shadow.add_argument("--seed", metavar="N", type=int, default=0, help="seed of --sample (default: 0)")

@@ -8,7 +8,6 @@ from pathlib import Path
 
 from mlcd.config import load_config
 from mlcd.errors import CheckFailed
-from mlcd.evaluation.gates import FAILING
 from mlcd.monitoring.feedback_run import FeedbackRequest, run_feedback, write_feedback
 from mlcd.output import get_output
 
@@ -31,12 +30,11 @@ def run(args: argparse.Namespace) -> int:
     if evaluation is not None:
         for name, value in evaluation.metrics.items():
             out.info(f"  {name:<18} {'n/a' if value is None else f'{value:.4f}'}  ({config.metrics[name]} is better)")
-        for gate in evaluation.gates:
-            line = f"  {gate.verdict.upper():<5} {gate.name}: {gate.reason}"
-            if gate.verdict in FAILING:
-                out.error(line.strip(), title="mlcd gate failed on production traffic")
+        for line, failing in feedback.gate_lines():
+            if failing:
+                out.error(line, title="mlcd gate failed on production traffic")
             else:
-                out.info(line)
+                out.info(f"  {line}")
         out.info(f"  metrics → {args.output}")
         out.set_output("metrics-file", args.output)
     out.step_summary(report)

@@ -138,6 +138,11 @@ class Feedback:
                 lines += ["", f"Largest {metric} gap in `{column}`: {gap['gap']:.4f} ({between_groups(gap)})."]
         return "\n".join(lines) + "\n"
 
+    def gate_lines(self) -> list[tuple[str, bool]]:
+        """Each gate's verdict as a line, and whether it fails."""
+        gates = self.evaluation.gates if self.evaluation is not None else []
+        return [(f"{g.verdict.upper():<5} {g.name}: {g.reason}", g.verdict in FAILING) for g in gates]
+
     def failure(self) -> InputError | CheckFailed | None:
         """Conflicting labels (exit 4), or a gate the production metrics fail (exit 3); None otherwise."""
         if self.join.conflicts:
