@@ -22,7 +22,7 @@ def run(args: argparse.Namespace) -> int:
     write_feedback(feedback, Path(args.output), Path(args.json), report, Path(args.markdown))
     out.info(f"{len(feedback.join.rows):,} labelled prediction(s) of {feedback.logged:,} logged ({feedback.window})")
     for line in feedback.problems():
-        if line == feedback.refusal or "different labels" in line:
+        if line == feedback.refusal:
             out.error(line, title="mlcd feedback")
         else:
             out.warning(line, title="mlcd feedback")

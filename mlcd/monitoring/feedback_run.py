@@ -68,12 +68,9 @@ class Feedback:
 
     @property
     def refusal(self) -> str | None:
-        """Why no metric was computed; None when they were."""
-        if self.join.conflicts:
-            return (f"{len(self.join.conflicts)} id(s) in {self.labels} have different labels: no metrics computed, "
-                    "keep one label per id")
+        """Why no metric is computed on this few rows; None when there are enough."""
         rows = len(self.join.rows)
-        if rows < self.min_rows:
+        if rows < max(self.min_rows, 1):
             return (f"{rows} labelled prediction(s) in the window, fewer than {self.min_rows_from} "
                     f"({self.min_rows}): too few to compute metrics on")
         return None
@@ -187,7 +184,7 @@ def run_feedback(config: Config, request: FeedbackRequest, out: Output, now: dat
             everything = read_window(logs, {log_id: id_kind}, Window()).frame
         logged = set(id_text(everything[log_id]).dropna())
         feedback.late = [key for key in join.unmatched if key in logged]
-    if feedback.refusal is None:
+    if feedback.refusal is None and not join.conflicts:
         feedback.evaluation = _evaluate(config, join, probabilities, labels[label], feedback.notes)
     return feedback
 
