@@ -150,3 +150,15 @@ def test_labels_keyed_by_a_logged_feature(project: Path) -> None:
 def test_a_missing_column_names_the_file_and_option(project: Path, terminal: io.StringIO) -> None:
     assert feedback("--id-column", "ticket") == 4
     assert "labels.csv has no column 'ticket' (--id-column)" in terminal.getvalue()
+
+
+def test_compressed_logs_and_parquet_labels_give_the_same_metrics(project: Path) -> None:
+    assert feedback() == 0
+    plain = json.loads((project / "feedback-metrics.json").read_text())
+    rows = [json.loads(line) for f in sorted((project / "logs").iterdir()) for line in f.read_text().splitlines()]
+    with PredictionLogWriter(project / "gz", clock=T0.timestamp, compress=True, batch_rows=7) as writer:
+        for row in rows:
+            writer.log(row)
+    pd.read_csv(project / "labels.csv").to_parquet(project / "labels.parquet")
+    assert main(["feedback", "--labels", "labels.parquet", "--logs", "gz", "--output", "gz.json"]) == 0
+    assert json.loads((project / "gz.json").read_text()) == plain
