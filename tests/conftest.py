@@ -41,3 +41,17 @@ def data_project(tmp_path: Path, penguins_csv: Path) -> Path:
     shutil.copy(penguins_csv, raw / "penguins.csv")
     return tmp_path
 # --- end data test ------------------------------------------------------------------------------------
+
+
+# --- what mlcd prints: terminal -----------------------------------------------------------------------
+import io  # noqa: E402
+
+import mlcd.output  # noqa: E402
+
+
+@pytest.fixture
+def terminal(monkeypatch: pytest.MonkeyPatch) -> io.StringIO:
+    """What mlcd prints, as a terminal sees it (no GitHub Actions annotations)."""
+    stream = io.StringIO()
+    monkeypatch.setattr(mlcd.output, "_default", mlcd.output.Output(stream, {}))
+    return stream

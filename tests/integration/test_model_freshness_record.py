@@ -14,7 +14,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import mlcd.output
 from mlcd.cli import main
 from mlcd.monitoring.log_writer import PredictionLogWriter, make_row
 from testing.promotion import record_promotion
@@ -63,13 +62,6 @@ def project(tmp_path: Path) -> Path:
                                 ts=start + timedelta(seconds=30 * i)))
     git(tmp_path, "init", "-q", "-b", "main")
     return tmp_path
-
-
-@pytest.fixture
-def terminal(monkeypatch: pytest.MonkeyPatch) -> io.StringIO:
-    stream = io.StringIO()
-    monkeypatch.setattr(mlcd.output, "_default", mlcd.output.Output(stream, {}))
-    return stream
 
 
 def promoted(project: Path, days_ago: float, version: str = "v0.0.3", number: int = 1) -> None:

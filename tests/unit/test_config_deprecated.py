@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-import mlcd.output
 from mlcd.cli import main
 from mlcd.config import check_text, load_config
 from mlcd.config.deprecated import MOVED, RETIRED, migrate
@@ -30,13 +29,6 @@ monitoring:
   min_rows: 200
   bins: 20
 """
-
-
-@pytest.fixture
-def terminal(monkeypatch: pytest.MonkeyPatch) -> io.StringIO:
-    stream = io.StringIO()
-    monkeypatch.setattr(mlcd.output, "_default", mlcd.output.Output(stream, {}))
-    return stream
 
 
 def test_moved_keys_are_read_in_their_new_place_and_retired_ones_are_ignored(tmp_path: Path,

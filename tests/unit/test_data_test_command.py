@@ -17,14 +17,6 @@ from mlcd.drift import ColumnTest, column_json, rule
 from mlcd.report.markdown import data_tests_section
 
 
-@pytest.fixture
-def terminal(monkeypatch: pytest.MonkeyPatch) -> io.StringIO:
-    """What mlcd prints, as a terminal sees it."""
-    stream = io.StringIO()
-    monkeypatch.setattr(mlcd.output, "_default", mlcd.output.Output(stream, {}))
-    return stream
-
-
 def data_test(project: Path, *args: str) -> int:
     return main(["data", "test", "--config", str(project / "mlcd.yaml"),
                  "--json", str(project / "out" / "data-test.json"),

@@ -82,13 +82,6 @@ def project(tmp_path: Path) -> Path:
     return tmp_path
 
 
-@pytest.fixture
-def terminal(monkeypatch: pytest.MonkeyPatch) -> io.StringIO:
-    stream = io.StringIO()
-    monkeypatch.setattr(mlcd.output, "_default", mlcd.output.Output(stream, {}))
-    return stream
-
-
 def drift(project: Path, *args: str) -> int:
     return main(["drift", "--config", str(project / "mlcd.yaml"), "--json", str(project / "out" / "drift.json"),
                  "--markdown", str(project / "out" / "drift.md"), *args])

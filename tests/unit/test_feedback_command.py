@@ -12,7 +12,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import mlcd.output
 from mlcd.cli import main
 from mlcd.evaluation.metrics import Predictions, compute_metrics
 from mlcd.evaluation.slices import slice_metrics
@@ -59,13 +58,6 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
                                                                                        index=False)
     monkeypatch.chdir(tmp_path)
     return tmp_path
-
-
-@pytest.fixture
-def terminal(monkeypatch: pytest.MonkeyPatch) -> io.StringIO:
-    stream = io.StringIO()
-    monkeypatch.setattr(mlcd.output, "_default", mlcd.output.Output(stream, {}))
-    return stream
 
 
 def feedback(*args: str) -> int:

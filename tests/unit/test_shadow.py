@@ -16,7 +16,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import mlcd.output
 from mlcd.cli import main
 from mlcd.evaluation.gates import churn_gate
 from mlcd.monitoring.log_writer import PredictionLogWriter, make_row
@@ -136,13 +135,6 @@ def project(tmp_path: Path) -> Path:
                                 features={"x": float(x), "plan": str(plan)},
                                 prediction="yes" if x > 0 else "no", ts=T0 + timedelta(seconds=i)))
     return tmp_path
-
-
-@pytest.fixture
-def terminal(monkeypatch: pytest.MonkeyPatch) -> io.StringIO:
-    stream = io.StringIO()
-    monkeypatch.setattr(mlcd.output, "_default", mlcd.output.Output(stream, {}))
-    return stream
 
 
 def shadow(project: Path, *args: str) -> int:
