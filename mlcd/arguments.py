@@ -7,7 +7,7 @@ import sys
 
 from mlcd import __version__
 
-VERDICTS = ["drift", "skew", "stale", "no drift", "not enough data"]  # mlcd.monitoring.report.verdict
+VERDICTS = ["drift", "skew", "below gates", "stale", "no drift", "not enough data"]  # mlcd.monitoring.run.DriftRun
 
 
 class Parser(argparse.ArgumentParser):
@@ -124,14 +124,21 @@ def build_parser() -> Parser:
     drift.add_argument("--reference-rev", metavar="REV",
                        help="reference: the DVC-tracked training split at this git revision; 'production' for the "
                             "newest <model>#production#N tag (the checked-out commit when there is none)")
+    drift.add_argument("--labels", metavar="PATH",
+                       help="labels that arrived for the window's predictions (default: monitoring.labels.path): "
+                            "production metrics below the gates fail the run too (verdict: below gates)")
 
     feedback = _command(commands, "feedback", "mlcd.commands.feedback",
                         "join labels that arrived later to the logged predictions; metrics, slices and gates on "
                         "production traffic; exit 3 when a gate fails")
-    feedback.add_argument("--labels", metavar="FILE", required=True, help="CSV or Parquet: contract.label and an id")
+    feedback.add_argument("--labels", metavar="PATH",
+                          help="CSV or Parquet file, directory or fsspec URL: contract.label and an id "
+                               "(default: monitoring.labels.path)")
     pairing = feedback.add_mutually_exclusive_group()
-    pairing.add_argument("--id-column", metavar="NAME", help="its column of logged request ids (default: request_id)")
-    pairing.add_argument("--key", metavar="COLUMN", help="pair by a column in the labels and in every logged row")
+    pairing.add_argument("--id-column", metavar="NAME",
+                         help="its column of logged request ids (default: monitoring.labels.id_column or request_id)")
+    pairing.add_argument("--key", metavar="COLUMN",
+                         help="pair by a column in the labels and in every logged row (default: monitoring.labels.key)")
     _window_arguments(feedback)
     feedback.add_argument("--min-rows", metavar="N", type=int, help="fewest joined rows (default: drift.min_rows)")
     feedback.add_argument("--output", metavar="FILE", default="feedback-metrics.json", help="evaluate's format")
@@ -157,9 +164,10 @@ def build_parser() -> Parser:
                      "drift cleared")
     alert.add_argument("--report", metavar="FILE", default="drift.md", help="the report (mlcd drift --markdown)")
     alert.add_argument("--verdict", choices=VERDICTS, required=True,
-                       help="mlcd drift's output 'verdict': drift, skew and stale open or update the issue, 'no drift' "
-                            "notes on it that drift cleared, 'not enough data' changes nothing")
+                       help="mlcd drift's output 'verdict': drift, skew, below gates and stale open or update the "
+                            "issue, 'no drift' notes on it that drift cleared, 'not enough data' changes nothing")
     alert.add_argument("--columns", metavar="A,B", help="the drifted columns, for the title")
+    alert.add_argument("--metrics", metavar="A,B", help="the metrics below their gates in production, for the title")
     alert.add_argument("--title", metavar="TEXT", help="issue title (default: names the drifted columns)")
     alert.add_argument("--label", metavar="NAME", default="mlcd-drift", help="label that finds the issue "
                                                                              "(default: mlcd-drift)")

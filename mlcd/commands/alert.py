@@ -1,5 +1,5 @@
-"""``mlcd alert``: the drift verdict (drift, skew, or a stale model) as one GitHub issue, opened or updated, and
-told when drift clears."""
+"""``mlcd alert``: the drift verdict (drift, skew, production metrics below the gates, or a stale model) as
+one GitHub issue, opened or updated, and told when drift clears."""
 
 from __future__ import annotations
 
@@ -22,8 +22,9 @@ def run(args: argparse.Namespace) -> int:
     client = GitHubClient.from_env(env)
     link = run_url(env)
     columns = [c for c in (args.columns or "").split(",") if c.strip()]
-    if args.verdict in ("drift", "skew", "stale"):
-        title = args.title or alert_title(columns, stale=args.verdict == "stale")
+    metrics = [m for m in (args.metrics or "").split(",") if m.strip()]
+    if args.verdict in ALERTING:
+        title = args.title or alert_title(args.verdict, columns, metrics)
         footer = f"\n\n---\nUpdated by mlcd on every drifting run{f': [this run]({link})' if link else ''}. " \
                  "mlcd comments here when drift clears; close the issue once you have acted on it.\n"
         issue = raise_alert(client, repo, title, report + footer, label=args.label)
@@ -43,9 +44,14 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def alert_title(columns: list[str], stale: bool = False) -> str:
-    if stale:
+ALERTING = ("drift", "skew", "below gates", "stale")
+
+
+def alert_title(verdict: str, columns: list[str], metrics: list[str]) -> str:
+    if verdict == "stale":
         return "mlcd: the production model is older than monitoring.max_model_age"
+    if verdict == "below gates":
+        return f"mlcd: production {', '.join(metrics) or 'metrics'} below the gates on labelled traffic"
     if not columns:
         return "mlcd: production inputs break the data contract"
     shown = ", ".join(columns[:5]) + (f" and {len(columns) - 5} more" if len(columns) > 5 else "")

@@ -15,7 +15,7 @@ from mlcd.output import get_output
 def run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     out = get_output()
-    request = FeedbackRequest(labels=Path(args.labels), id_column=args.id_column, key=args.key, logs=args.logs,
+    request = FeedbackRequest(labels=args.labels, id_column=args.id_column, key=args.key, logs=args.logs,
                               since=args.since, until=args.until, last=args.last, min_rows=args.min_rows)
     feedback = run_feedback(config, request, out)
     report = feedback.markdown(dict(config.metrics))

@@ -188,6 +188,13 @@ def _reference_problems(
                 problems.append(ConfigError(
                     f"{'.'.join(where)}.MLCD_PREDICTION_LOG: {kind}.prediction_log sets it already",
                     location=at((*where, "MLCD_PREDICTION_LOG", "<key>")), fix="keep one of the two"))
+    labels = data.get("monitoring", {}).get("labels") or {}
+    if "id_column" in labels and "key" in labels:
+        problems.append(ConfigError("monitoring.labels: id_column and key are both set",
+                                    location=at(("monitoring", "labels", "key", "<key>")),
+                                    fix="keep one: id_column pairs by the logged request id, key by a feature column"))
+    if "key" in labels:
+        refer(("monitoring", "labels", "key"), labels["key"], columns, "contract.columns")
     task = data.get("evaluate", {}).get("task", "classification")
     wrong = REGRESSION_METRICS if task == "classification" else CLASSIFICATION_METRICS
     for name in metrics:

@@ -293,12 +293,23 @@ class PredictionLogConfig:
 
 
 @dataclass(frozen=True)
+class LabelsConfig:
+    """Where ground truth arrives, and the column that pairs it with logged predictions (``key``: a
+    feature column; else ``id_column``, the logged request id)."""
+
+    path: str
+    id_column: str | None = None
+    key: str | None = None
+
+
+@dataclass(frozen=True)
 class MonitoringConfig:
     logs: str | None = None
     window: str | None = None
     max_violation_rate: float = schema_default("monitoring", "max_violation_rate")
     max_model_age: str | None = None
     prediction_log: PredictionLogConfig = field(default_factory=PredictionLogConfig)
+    labels: LabelsConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -378,5 +389,7 @@ def build_drift(raw: dict[str, Any]) -> DriftConfig:
 
 
 def build_monitoring(raw: dict[str, Any]) -> MonitoringConfig:
-    return MonitoringConfig(**given(raw, "prediction_log"),
-                            prediction_log=PredictionLogConfig(**raw.get("prediction_log", {})))
+    labels = raw.get("labels")
+    return MonitoringConfig(**given(raw, "prediction_log", "labels"),
+                            prediction_log=PredictionLogConfig(**raw.get("prediction_log", {})),
+                            labels=LabelsConfig(**labels) if labels is not None else None)

@@ -14,9 +14,8 @@ from typing import Any
 import pandas as pd
 
 from mlcd.config import Config
-from mlcd.data.io import read_table
-from mlcd.errors import CheckFailed, InputError, UsageError
-from mlcd.evaluation.gates import ARROW, FAILING, apply_gates
+from mlcd.errors import CheckFailed, ConfigError, InputError, UsageError
+from mlcd.evaluation.gates import ARROW, FAILING, GateResult, apply_gates
 from mlcd.evaluation.metrics import compute_metrics
 from mlcd.evaluation.run import Evaluation
 from mlcd.evaluation.slices import between_groups, largest_gap, slice_gaps, slice_metrics
@@ -24,21 +23,21 @@ from mlcd.monitoring.drift import PREDICTION
 from mlcd.monitoring.feedback import Join, feedback_predictions, id_text, join_labels, slice_groups
 from mlcd.monitoring.log_reader import FieldKind, Window, field_kind, list_logs, read_window, resolve_window
 from mlcd.monitoring.log_writer import PROBA_PREFIX
-from mlcd.monitoring.run import configured_logs
+from mlcd.monitoring.sources import LabelSource, configured_labels, configured_logs, read_labels
 from mlcd.output import Output, write_result_file
 
 __all__ = ["Feedback", "FeedbackRequest", "run_feedback", "write_feedback"]
 
-REQUEST_ID = "request_id"
 _LISTED = 100  # ids listed in the JSON report per kind
 
 
 @dataclass(frozen=True)
 class FeedbackRequest:
-    """What ``mlcd feedback`` is asked: the labels file, and the column that pairs its rows with logged
-    predictions (``id_column``: the logged request id; ``key``: a feature column in both)."""
+    """What ``mlcd feedback`` is asked: the labels (a file, a directory of files, or an fsspec URL; None:
+    monitoring.labels), and the column that pairs their rows with logged predictions (``id_column``: the
+    logged request id; ``key``: a feature column in both; None: monitoring.labels' own)."""
 
-    labels: Path
+    labels: str | None = None
     id_column: str | None = None
     key: str | None = None
     logs: str | None = None
@@ -114,9 +113,15 @@ class Feedback:
     def failed(self) -> bool:
         return self.evaluation is not None and not self.evaluation.passed
 
-    def markdown(self, directions: dict[str, str]) -> str:
+    @property
+    def failing_gates(self) -> list[GateResult]:
+        """The gates the production metrics fail."""
+        gates = self.evaluation.gates if self.evaluation is not None else []
+        return [g for g in gates if g.verdict in FAILING]
+
+    def markdown(self, directions: dict[str, str], heading: str = "##") -> str:
         mark = {"passed": "✅", "below gates": "❌", "conflicting labels": "❌"}.get(self.verdict, "⚪")
-        lines = [f"## {mark} mlcd feedback: {self.verdict}", "",
+        lines = [f"{heading} {mark} mlcd feedback: {self.verdict}", "",
                  f"Labels `{self.labels}` joined to the prediction logs `{self.logs}` ({self.window}): "
                  f"{len(self.join.rows):,} labelled prediction(s) of {self.logged:,} logged; "
                  f"{self.join.unlabelled:,} logged prediction(s) have no label yet.", ""]
@@ -148,7 +153,7 @@ class Feedback:
                               fix="keep one label per id (the corrected one) and run mlcd feedback again")
         if self.evaluation is None or self.evaluation.passed:
             return None
-        failing = [f"{g.name}: {g.reason}" for g in self.evaluation.gates if g.verdict in FAILING]
+        failing = [f"{g.name}: {g.reason}" for g in self.failing_gates]
         return CheckFailed(f"{len(failing)} gate(s) failed on production traffic: " + "; ".join(failing),
                            failures=failing, fix="retrain on recent data, or find what changed upstream")
 
@@ -156,16 +161,16 @@ class Feedback:
 def run_feedback(config: Config, request: FeedbackRequest, out: Output, now: datetime | None = None) -> Feedback:
     if request.key and request.id_column:
         raise UsageError("--key cannot be combined with --id-column", fix="pass one or the other")
+    source = configured_labels(config, request.labels, request.id_column, request.key)
+    if source is None:
+        raise ConfigError("no labels to join", fix="pass --labels FILE, or set monitoring.labels.path in mlcd.yaml "
+                                                   "(a file, a directory of files or an fsspec URL)")
     label = config.contract.label
-    labels = read_table(request.labels, config.data)
-    label_id = request.key or request.id_column or REQUEST_ID
-    log_id = request.key or REQUEST_ID
-    id_option = "--key" if request.key else "--id-column"
-    for column, option in ((label_id, id_option), (label, "contract.label")):
-        if column not in labels.columns:
-            raise InputError(f"{request.labels} has no column '{column}' ({option}); it has "
-                             f"{', '.join(map(str, labels.columns))}",
-                             fix=f"name the column in {option}, or add it to the labels file")
+    option = "--labels" if request.labels else "monitoring.labels.path"
+    named_by = _id_option(request, source)
+    with out.group(f"read labels {source.location}", ticker=True):
+        labels = read_labels(source.location, config, {source.label_id: named_by, label: "contract.label"}, option)
+    label_id, log_id = source.label_id, source.log_id
     logs = request.logs or configured_logs(config)
     window = resolve_window(request.since, request.until, request.last, config.monitoring.window,
                             now or datetime.now(timezone.utc))
@@ -177,7 +182,7 @@ def run_feedback(config: Config, request: FeedbackRequest, out: Output, now: dat
         log = read_window(logs, fields, window)
     join = join_labels(log.frame, labels, log_id, label_id, label)
     min_rows = request.min_rows if request.min_rows is not None else config.drift.min_rows
-    feedback = Feedback(str(request.labels), logs, window.describe(), len(log.frame), join, min_rows,
+    feedback = Feedback(source.location, logs, window.describe(), len(log.frame), join, min_rows,
                         "--min-rows" if request.min_rows is not None else "drift.min_rows")
     if join.unmatched and window != Window():
         with out.group("look for unmatched label ids outside the window", ticker=True):
@@ -212,6 +217,17 @@ def _evaluate(config: Config, join: Join, probabilities: list[str], label_like: 
     largest = {metric: largest_gap(gaps, metric) for metric in names}
     gates = apply_gates(config.gates, config.metrics, metrics, largest, include_regressions=False)
     return Evaluation(metrics, len(join.rows), per_slice, gaps, gates)
+
+
+def _id_option(request: FeedbackRequest, source: LabelSource) -> str:
+    """Where the labels' id column was named."""
+    if request.key:
+        return "--key"
+    if request.id_column:
+        return "--id-column"
+    if source.key:
+        return "monitoring.labels.key"
+    return "monitoring.labels.id_column" if source.id_column else "--id-column, default request_id"
 
 
 def _id_kind(config: Config, column: str) -> FieldKind:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -18,12 +19,16 @@ from mlcd.data.io import read_table
 from mlcd.drift import Kind, monitored_columns
 from mlcd.errors import CheckFailed, ConfigError, InputError
 from mlcd.monitoring.drift import PREDICTION, DriftResult, analyse, contract_skew
+from mlcd.monitoring.feedback_run import Feedback, FeedbackRequest, run_feedback
 from mlcd.monitoring.freshness import ModelAge, production_age
 from mlcd.monitoring.log_reader import FieldKind, LogWindow, field_kind, read_window, resolve_window
 from mlcd.monitoring.log_writer import PROBA_PREFIX, RESERVED
 from mlcd.monitoring.reference import read_reference_at, reference_revision
 from mlcd.monitoring.report import Context, markdown, to_json, verdict
+from mlcd.monitoring.sources import configured_labels, configured_logs
 from mlcd.output import Output
+from mlcd.report.fit import COMMENT_LIMIT
+from mlcd.report.fit import RESERVED as FOOTER_ROOM
 
 
 @dataclass(frozen=True)
@@ -38,63 +43,110 @@ class DriftRequest:
     until: str | None = None
     last: int | None = None
     if_configured: bool = False
+    labels: str | None = None  # None: monitoring.labels, if set
 
 
 STALE = "stale"
+BELOW_GATES = "below gates"
 
 
 @dataclass(frozen=True)
 class DriftRun:
     """The drift of the window (None when no logs are configured and only the model's age was checked),
-    and the production model's age when monitoring.max_model_age is set."""
+    the production model's age when monitoring.max_model_age is set, and the production metrics on the
+    window's labelled predictions when labels are configured (monitoring.labels)."""
 
     result: DriftResult | None
     context: Context | None
     incomplete_lines: int = 0  # last lines of log files still being written, left out
     age: ModelAge | None = None
+    feedback: Feedback | None = None
 
     @property
     def stale(self) -> bool:
         return self.age is not None and self.age.stale
 
     @property
+    def below_gates(self) -> bool:
+        return self.feedback is not None and self.feedback.failed
+
+    @property
     def verdict(self) -> str:
-        """drift and skew first (skew says retraining on these rows would not help), then stale."""
+        """drift and skew first (skew says retraining on these rows would not help), then production
+        metrics below the gates, then stale."""
         drifted = verdict(self.result) if self.result is not None else None
-        if drifted in ("drift", "skew") or not self.stale:
-            return drifted or "not configured"
-        return STALE
+        if drifted in ("drift", "skew"):
+            return drifted
+        if self.below_gates:
+            return BELOW_GATES
+        if self.stale:
+            return STALE
+        return drifted or "not configured"
 
     @property
     def failed(self) -> bool:
-        return self.stale or (self.result is not None and self.result.failed)
+        return self.stale or self.below_gates or (self.result is not None and self.result.failed)
 
-    def markdown(self) -> str:
+    @property
+    def failing_metrics(self) -> list[str]:
+        """The metrics whose gates production traffic fails, in gate order."""
+        failing = self.feedback.failing_gates if self.feedback is not None else []
+        return list(dict.fromkeys(g.metric or g.name for g in failing))
+
+    def retrain_reasons(self) -> list[str]:
+        """Why retraining should start; empty when it should not, and always on skew: production rows that
+        break the data contract are fixed upstream, and a model trained on them would learn the breakage."""
+        if self.result is not None and verdict(self.result) == "skew":
+            return []
+        reasons = []
+        if self.result is not None and self.result.drifted:
+            reasons.append("drift in production")
+        if self.below_gates:
+            reasons.append(f"production {', '.join(self.failing_metrics)} below the gates")
+        if self.stale:
+            reasons.append("the production model is older than monitoring.max_model_age")
+        return reasons
+
+    def markdown(self, directions: Mapping[str, str] | None = None) -> str:
         lines = []
         if self.age is not None:
             mark = "❌" if self.age.stale else "✅"
             lines = [f"> {mark} {self.age.reason()[0].upper()}{self.age.reason()[1:]} (since `{self.age.tag}`, "
                      f"{self.age.since:%Y-%m-%d}).", ""]
+        feedback = self._feedback_section(dict(directions or {}))
         if self.result is None or self.context is None:
             title = f"## {'❌ mlcd drift: the production model is stale' if self.stale else '✅ mlcd drift'}"
             return "\n".join([title, "", *lines, "No prediction logs are configured (monitoring.logs): no drift "
                               "was measured.", ""])
-        report = markdown(self.result, self.context)
-        if not lines:
-            return report
+        report = markdown(self.result, self.context, limit=COMMENT_LIMIT - FOOTER_ROOM - len(feedback))
         head, _, rest = report.partition("\n")
-        return "\n".join([head, "", *lines]) + rest
+        if self.below_gates and not self.result.failed:
+            head = f"## ❌ mlcd drift: production {', '.join(self.failing_metrics)} below the gates"
+        return "\n".join([head, "", *lines]).rstrip("\n") + "\n" + rest.lstrip("\n") + feedback
+
+    def _feedback_section(self, directions: dict[str, str]) -> str:
+        if self.feedback is None:
+            return ""
+        return "\n" + self.feedback.markdown(directions, heading="###")
 
     def json(self) -> str:
         document = to_json(self.result, self.context) if self.result is not None and self.context else {}
         document |= {"verdict": self.verdict, "failed": self.failed,
-                     "model_age": self.age.to_json() if self.age is not None else None}
+                     "model_age": self.age.to_json() if self.age is not None else None,
+                     "feedback": json.loads(self.feedback.to_json()) if self.feedback is not None else None,
+                     "retrain": self.retrain_reasons()}
         return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
+    def input_problem(self) -> InputError | None:
+        """Labels that contradict each other: no production metric is computed, and the run fails after its
+        report is written."""
+        failure = self.feedback.failure() if self.feedback is not None else None
+        return failure if isinstance(failure, InputError) else None
+
     def failure(self, report: str) -> CheckFailed | None:
-        """The error for a window that drifted or breaks the contract, or a model older than
-        monitoring.max_model_age (None when none of these), each reason in ``failures``; ``report`` names
-        where the whole report is."""
+        """The error for a window that drifted or breaks the contract, production metrics below the gates,
+        or a model older than monitoring.max_model_age (None when none of these), each reason in
+        ``failures``; ``report`` names where the whole report is."""
         result = self.result
         if not self.failed:
             return None
@@ -112,6 +164,10 @@ class DriftRun:
             whats.append(f"drift in {len(result.drifted)} of {len(result.tested)} columns: {', '.join(result.drifted)}")
         elif result is not None and result.failed:
             whats.append("production rows break the data contract (training/serving skew)")
+        if self.feedback is not None and self.below_gates:
+            failures += [f"{g.name} on production traffic: {g.reason}" for g in self.feedback.failing_gates]
+            whats.append(f"production {', '.join(self.failing_metrics)} below the gates "
+                         f"({len(self.feedback.join.rows):,} labelled predictions)")
         if self.age is not None and self.age.stale:
             failures.append(self.age.reason())
             whats.append(self.age.reason())
@@ -153,15 +209,12 @@ def run_drift(config: Config, request: DriftRequest, out: Output, now: datetime 
         skew = contract_skew(log.frame, config.contract, config.monitoring.max_violation_rate)
         result = analyse(reference, log.frame, columns, config.drift,
                          prediction=(expected, kind) if expected is not None else None, skew=skew)
-    return DriftRun(result, _context(config, logs, window.describe(), reference_name, log), log.incomplete_lines, age)
-
-
-def configured_logs(config: Config) -> str:
-    logs = config.monitoring.logs
-    if logs is None:
-        raise ConfigError("no prediction logs to read",
-                          fix="pass --logs DIR, or set monitoring.logs in mlcd.yaml (a directory or an s3:// URL)")
-    return logs if "://" in logs else str(config.resolve(logs))
+    feedback = None
+    if configured_labels(config, request.labels) is not None:
+        feedback = run_feedback(config, FeedbackRequest(labels=request.labels, logs=logs, since=request.since,
+                                                        until=request.until, last=request.last), out, now)
+    return DriftRun(result, _context(config, logs, window.describe(), reference_name, log), log.incomplete_lines, age,
+                    feedback)
 
 
 def _training_split(config: Config) -> Path:

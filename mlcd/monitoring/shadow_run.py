@@ -23,9 +23,9 @@ from mlcd.evaluation.gates import GateResult, churn_gate
 from mlcd.model import load_model
 from mlcd.monitoring.drift import PREDICTION
 from mlcd.monitoring.log_reader import FieldKind, field_kind, read_window, resolve_window
-from mlcd.monitoring.run import configured_logs
 from mlcd.monitoring.shadow import Churn, Task, churn, slice_churn
 from mlcd.monitoring.shadow_report import shadow_json, shadow_markdown
+from mlcd.monitoring.sources import configured_logs
 
 __all__ = ["ShadowContext", "ShadowRequest", "ShadowResult", "ShadowRun", "replay", "run_shadow"]
 

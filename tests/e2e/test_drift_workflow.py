@@ -11,10 +11,12 @@ training data through DVC, never from the test's work tree.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -79,14 +81,27 @@ def monitored(user_repo: Path, github_standin: GitHubStandin, tmp_path: Path) ->
     return user_repo, github_standin
 
 
-def test_drift_opens_one_issue_updates_it_and_starts_retraining(act: Act, monitored: tuple[Path, GitHubStandin],
-                                                                 tmp_path: Path) -> None:
+def write_shifted_labels(repo: Path, path: Path, wrong: float, seed: int = 0, rows: int = 600) -> None:
+    """The truth that arrives later for the rows :func:`write_prediction_log` logged with ``seed``: another
+    species than the one predicted for a ``wrong`` share of them (the world moved, the inputs did not)."""
+    frame = pd.read_csv(repo / "data" / "prepared" / "train.csv")
+    predicted = frame.sample(n=rows, replace=True, random_state=seed)["species"].to_numpy()
+    species = sorted(frame["species"].unique())
+    flip = np.random.default_rng(seed).random(rows) < wrong
+    truth = [species[(species.index(p) + 1) % len(species)] if f else p for p, f in zip(predicted, flip, strict=True)]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame({"request_id": [f"r{seed}-{n}" for n in range(rows)], "species": truth}).to_csv(path, index=False)
+
+
+def test_labels_below_the_gates_open_the_issue_then_drift_updates_it_and_each_starts_retraining(
+        act: Act, monitored: tuple[Path, GitHubStandin], tmp_path: Path) -> None:
     repo, standin = monitored
-    logs = tmp_path / "prediction-logs"
-    write_prediction_log(repo, logs, {"bill_length_mm": 6.0})
+    logs, labels = tmp_path / "prediction-logs", tmp_path / "labels"
+    write_prediction_log(repo, logs, {})  # inputs as in training: no drift
+    write_shifted_labels(repo, labels / "day-1.csv", wrong=0.3)
     workflow = repo / ".github" / "workflows" / "mlcd-drift.yml"
     settings = {"env": {"GITHUB_API_URL": standin.url}, "secrets": {"GITHUB_TOKEN": standin.token},
-                "variables": {"MLCD_PREDICTION_LOGS": str(logs)}}
+                "variables": {"MLCD_PREDICTION_LOGS": str(logs), "MLCD_LABELS": str(labels)}}
 
     scheduled = act.run("schedule", {"schedule": "23 5 * * *"}, repo, workflow, **settings)
     report_times("schedule", scheduled)
@@ -95,23 +110,28 @@ def test_drift_opens_one_issue_updates_it_and_starts_retraining(act: Act, monito
     stored = standin.repositories[REPO]
     [(number, issue)] = stored.issues.items()
     assert issue["state"] == "open" and issue["labels"] == ["mlcd-drift"]
-    assert issue["title"] == "mlcd: drift in production inputs (bill_length_mm)"
-    assert str(issue["body"]).startswith("<!-- mlcd:drift -->\n")
-    assert "bill_length_mm" in str(issue["body"]) and "xychart-beta" in str(issue["body"])
+    title = str(issue["title"])
+    below = re.fullmatch(r"mlcd: production (accuracy(?:, f1_macro)?) below the gates on labelled traffic", title)
+    assert below, title
+    body = str(issue["body"])
+    assert body.startswith("<!-- mlcd:drift -->\n## ❌ mlcd drift: production accuracy")
+    assert "### ❌ mlcd feedback: below gates" in body and "600 labelled prediction(s) of 600 logged" in body
     assert stored.dispatches == [{"workflow": "mlcd-retrain.yml", "ref": "main",
-                                  "inputs": {"reason": f"drift in production, https://github.com/{REPO}/issues/"
-                                                       f"{number}"}}]
+                                  "inputs": {"reason": f"production {below[1]} below the gates, "
+                                                       f"https://github.com/{REPO}/issues/{number}"}}]
 
-    write_prediction_log(repo, logs, {"flipper_length_mm": 15.0}, seed=1)  # the next day: more has moved
+    write_prediction_log(repo, logs, {"flipper_length_mm": 15.0}, seed=1)  # the next day: the inputs moved
     event = webhooks.workflow_dispatch(REPO, workflow=".github/workflows/mlcd-drift.yml")
     again = act.run("workflow_dispatch", event, repo, workflow, **settings)
     report_times("workflow_dispatch (drift)", again)
     assert again.returncode == 0, again.output[-8000:]
 
     assert list(stored.issues) == [number], "the second run must update the issue, not open another"
-    assert "flipper_length_mm" in str(stored.issues[number]["title"])
+    assert str(stored.issues[number]["title"]) == "mlcd: drift in production inputs (flipper_length_mm)"
+    assert "xychart-beta" in str(stored.issues[number]["body"])
     assert len(standin.calls("issues/create")) == 1 and len(standin.calls("issues/update")) == 1
-    assert len(stored.dispatches) == 2
+    assert stored.dispatches[1]["inputs"]["reason"].startswith(
+        f"drift in production; production {below[1]} below the gates, https://github.com/{REPO}/issues/")
 
 
 def test_retraining_on_a_new_data_version_opens_a_pull_request(act: Act, monitored: tuple[Path, GitHubStandin],

@@ -179,8 +179,8 @@ def actions_env(standin: GitHubStandin, tmp_path: Path, monkeypatch: pytest.Monk
 
 
 def alert_args(report: Path, verdict: str, columns: str = "") -> argparse.Namespace:
-    return argparse.Namespace(report=str(report), verdict=verdict, columns=columns, title=None, label=DRIFT_LABEL,
-                              repo=None, config=None)
+    return argparse.Namespace(report=str(report), verdict=verdict, columns=columns, metrics="", title=None,
+                              label=DRIFT_LABEL, repo=None, config=None)
 
 
 def test_alert_command_opens_then_notes_recovery(standin: GitHubStandin, actions_env: Path, tmp_path: Path) -> None:
@@ -206,10 +206,13 @@ def test_alert_command_opens_then_notes_recovery(standin: GitHubStandin, actions
     assert "outcome=recovered" in actions_env.read_text(encoding="utf-8")
 
 
-def test_alert_title_names_at_most_five_columns() -> None:
-    assert alert.alert_title([]) == "mlcd: production inputs break the data contract"
-    assert alert.alert_title([], stale=True) == "mlcd: the production model is older than monitoring.max_model_age"
-    assert alert.alert_title(list("abcdefg")) == "mlcd: drift in production inputs (a, b, c, d, e and 2 more)"
+def test_alert_title_names_at_most_five_columns_and_the_metrics_below_their_gates() -> None:
+    assert alert.alert_title("skew", [], []) == "mlcd: production inputs break the data contract"
+    assert alert.alert_title("stale", [], []) == "mlcd: the production model is older than monitoring.max_model_age"
+    assert (alert.alert_title("drift", list("abcdefg"), [])
+            == "mlcd: drift in production inputs (a, b, c, d, e and 2 more)")
+    assert (alert.alert_title("below gates", [], ["accuracy", "f1_macro"])
+            == "mlcd: production accuracy, f1_macro below the gates on labelled traffic")
 
 
 def test_dispatch_command_passes_inputs(standin: GitHubStandin, actions_env: Path) -> None:
