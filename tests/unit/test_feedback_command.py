@@ -154,3 +154,25 @@ def test_compressed_logs_and_parquet_labels_give_the_same_metrics(project: Path)
     pd.read_csv(project / "labels.csv").to_parquet(project / "labels.parquet")
     assert main(["feedback", "--labels", "labels.parquet", "--logs", "gz", "--output", "gz.json"]) == 0
     assert json.loads((project / "gz.json").read_text()) == plain
+
+
+def test_monitoring_labels_is_the_default_and_the_flags_override_its_pairing(project: Path,
+                                                                             terminal: io.StringIO) -> None:
+    assert feedback() == 0
+    expected = json.loads((project / "feedback-metrics.json").read_text())
+    labels = pd.read_csv(project / "labels.csv").rename(columns={"request_id": "ticket"})
+    (project / "truth").mkdir()
+    labels.iloc[:100].to_csv(project / "truth" / "a.csv", index=False)
+    labels.iloc[100:].to_parquet(project / "truth" / "b.parquet")
+    config = (project / "mlcd.yaml").read_text(encoding="utf-8")
+    configured = "monitoring: {logs: logs, labels: {path: truth, id_column: ticket}}"
+    (project / "mlcd.yaml").write_text(config.replace("monitoring: {logs: logs}", configured), encoding="utf-8")
+    assert main(["feedback", "--output", "from-config.json"]) == 0
+    assert json.loads((project / "from-config.json").read_text()) == expected
+    assert main(["feedback", "--id-column", "request_id"]) == 4
+    assert "truth/a.csv has no column 'request_id' (--id-column)" in terminal.getvalue()
+
+
+def test_no_labels_anywhere_says_what_to_set(project: Path, terminal: io.StringIO) -> None:
+    assert main(["feedback"]) == 2
+    assert "no labels to join" in terminal.getvalue() and "monitoring.labels.path" in terminal.getvalue()
