@@ -105,6 +105,9 @@ def build_parser() -> Parser:
                         help="the report of a run that stopped before a comparison: STAGE failed (e.g. training); "
                              "with --data-test, the data tests' result too")
     report.add_argument("--data-test", metavar="FILE", help="with --failed: the result `mlcd data test` wrote")
+    report.add_argument("--shadow", metavar="FILE",
+                        help="`mlcd shadow --json` result (shadow.json): a section, and gates.max_prediction_churn "
+                             "among the gates")
 
     drift = _command(commands, "drift", "mlcd.commands.drift",
                      "compare logged production inputs and predictions with the training data; exit 3 on drift")
@@ -313,6 +316,9 @@ def build_parser() -> Parser:
                          help="version to register a new digest as (default: the next patch version)")
     promote.add_argument("--data-test", metavar="FILE", help="data test result (data-test.json) to gate on")
     promote.add_argument("--smoke", metavar="FILE", help="`mlcd smoke` report to show in the evidence")
+    promote.add_argument("--shadow", metavar="FILE",
+                         help="`mlcd shadow --json` result (shadow.json): shown in the evidence, and "
+                              "gates.max_prediction_churn refuses a larger churn")
     promote.add_argument("--golden", metavar="FILE", help="rows for the parity check (default: the holdout)")
     promote.add_argument("--require-parity", action="store_true",
                          help="fail if parity cannot be checked (the model file is not here)")

@@ -21,6 +21,7 @@ from mlcd.config import Config
 from mlcd.errors import CheckFailed, ModelError, UsageError
 from mlcd.evaluation.gates import GateResult, churn_gate
 from mlcd.model import load_model
+from mlcd.model.io import file_sha256
 from mlcd.monitoring.drift import PREDICTION
 from mlcd.monitoring.log_reader import FieldKind, field_kind, read_window, resolve_window
 from mlcd.monitoring.run import configured_logs
@@ -65,6 +66,7 @@ class ShadowContext:
     unlogged_slices: tuple[str, ...] = ()
     first: datetime | None = None
     last: datetime | None = None
+    model_sha256: str | None = None  # of the candidate model file
 
 
 @dataclass(frozen=True)
@@ -137,5 +139,5 @@ def run_shadow(config: Config, request: ShadowRequest, now: datetime | None = No
         versions=dict(versions.most_common()),
         unlogged_slices=tuple(column for column in config.slices if column not in features),
         first=frame["ts"].iloc[0].to_pydatetime() if len(frame) else None,
-        last=frame["ts"].iloc[-1].to_pydatetime() if len(frame) else None)
+        last=frame["ts"].iloc[-1].to_pydatetime() if len(frame) else None, model_sha256=file_sha256(model_path))
     return ShadowRun(result, context, log.incomplete_lines)
