@@ -41,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
     out.set_output("churn", "" if overall.rate is None else f"{overall.rate:.6f}")
     out.set_output("verdict", result.gate.verdict if result.gate else "not gated")
     out.set_output("result-file", args.json)
+    out.set_output("report-file", args.markdown)
     if shadow.incomplete_lines:
         out.warning(f"{shadow.incomplete_lines} incomplete last line(s) left out: log files still being written")
     failure: CheckFailed | None = shadow.failure(args.markdown)
