@@ -145,7 +145,11 @@ def build_parser() -> Parser:
     shadow = _command(commands, "shadow", "mlcd.commands.shadow",
                       "replay logged production traffic through the candidate model: how many predictions "
                       "change, by how much, per slice; exit 3 when the churn gate (gates.max_prediction_churn) fails")
-    shadow.add_argument("--model", metavar="FILE", help="the candidate model file (default: model.path)")
+    candidate = shadow.add_mutually_exclusive_group()
+    candidate.add_argument("--model", metavar="FILE", help="the candidate model file (default: model.path)")
+    candidate.add_argument("--image", metavar="REF",
+                           help="the candidate image (`mlcd package`'s), run hardened as `mlcd smoke` runs it and "
+                                "scored through its endpoint: what would be promoted")
     _window_arguments(shadow)
     shadow.add_argument("--sample", metavar="N", type=int,
                         help="replay at most N rows of the window, drawn at random (default: every row)")
@@ -154,6 +158,8 @@ def build_parser() -> Parser:
     shadow.add_argument("--markdown", metavar="FILE", default="shadow.md", help="report")
     shadow.add_argument("--if-configured", action="store_true",
                         help="with no prediction logs configured, say what to set and exit 0 instead of 2")
+    shadow.add_argument("--timeout", metavar="SECONDS", type=float, default=60.0,
+                        help="with --image: how long the image may take to become ready (default: 60)")
 
     alert = _command(commands, "alert", "mlcd.commands.alert",
                      "put a drift report on GitHub: open or update the one drift issue, or note on it that "

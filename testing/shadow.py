@@ -1,5 +1,6 @@
-"""A small project for shadow replay tests: a prediction log of 1,000 rows that production answered with
-``x > 0``, and real model files that answer ``x > threshold`` (so the true flip rate is known)."""
+"""Prediction logs for shadow replay tests, with a known churn: a small project whose 1,000 logged rows
+production answered with ``x > 0`` and real model files that answer ``x > threshold``; and the template
+project's prepared rows, logged with the trained model's answers changed on a known share of rows."""
 
 from __future__ import annotations
 
@@ -55,3 +56,28 @@ def make_logged_project(root: Path) -> Path:
                                 features={"x": float(x), "plan": str(plan)},
                                 prediction="yes" if x > 0 else "no", ts=T0 + timedelta(seconds=i)))
     return root
+
+
+PENGUIN_FEATURES = ["island", "bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g", "sex"]
+SPECIES = ["Adelie", "Chinstrap", "Gentoo"]
+
+
+def log_penguin_traffic(repo: Path, logs: Path, flip_every: int, files: tuple[str, ...] = ("train.csv", "test.csv"),
+                        ) -> tuple[int, int]:
+    """The template project's prepared ``files`` as production traffic, logged by the real log writer; the
+    logged answer is the trained model's, except on every ``flip_every``-th row, where it is another species.
+    Returns (rows logged, rows whose logged answer differs from the model's)."""
+    from mlcd.model import load_model
+
+    traffic = pd.concat([pd.read_csv(repo / "data" / "prepared" / name) for name in files], ignore_index=True)
+    answers = load_model(repo / "models" / "model.skops").predict(traffic[PENGUIN_FEATURES])
+    changed = 0
+    with PredictionLogWriter(logs) as writer:
+        for i, (features, label) in enumerate(zip(traffic[PENGUIN_FEATURES].to_dict("records"), answers,
+                                                  strict=True)):
+            if i % flip_every == 0:
+                label, changed = next(s for s in SPECIES if s != label), changed + 1
+            plain = {k: None if isinstance(v, float) and np.isnan(v) else v for k, v in features.items()}
+            writer.log(make_row(model="penguins-classifier", model_version="v0.0.1", request_id=f"r{i}",
+                                features=plain, prediction=str(label)))
+    return len(traffic), changed

@@ -1,5 +1,6 @@
-"""``mlcd shadow``: logged production rows replayed through the candidate model file; writes the report
-(JSON and Markdown), and exits 3 when the prediction churn gate fails."""
+"""``mlcd shadow``: logged production rows replayed through the candidate model file (or, with ``--image``,
+the candidate image); writes the report (JSON and Markdown), and exits 3 when the prediction churn gate
+fails."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from pathlib import Path
 
 from mlcd.config import load_config
 from mlcd.errors import CheckFailed
-from mlcd.monitoring.shadow_run import ShadowRequest, run_shadow
 from mlcd.output import get_output, write_result_file
+from mlcd.packaging.shadow_image import ShadowRequest, replay_shadow
 
 
 def run(args: argparse.Namespace) -> int:
@@ -19,7 +20,7 @@ def run(args: argparse.Namespace) -> int:
                             until=args.until, last=args.last, sample=args.sample, seed=args.seed,
                             if_configured=args.if_configured)
     with out.group("replay logged production traffic through the candidate", ticker=True):
-        shadow = run_shadow(config, request)
+        shadow = replay_shadow(config, request, out, image=args.image, timeout=args.timeout)
     if shadow is None:
         out.notice("no prediction logs to replay: set monitoring.logs in mlcd.yaml (a directory or an fsspec URL "
                    "that the serving image logs to, see mlcd's docs/monitoring.md)",

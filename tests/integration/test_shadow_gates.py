@@ -11,24 +11,19 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
 import pytest
 import requests
 
-from mlcd.model import load_model
 from mlcd.model.io import file_sha256
-from mlcd.monitoring.log_writer import PredictionLogWriter, make_row
 from testing.github_standin import GitHubStandin
 from testing.images import unique
 from testing.promotion import REGISTRY, model_labels, push_synthetic_image
 from testing.repos import git, make_template_repo, mlcd
+from testing.shadow import log_penguin_traffic
 
 pytestmark = pytest.mark.integration
 
 MODEL = "penguins-classifier"
-FEATURES = ["island", "bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g", "sex"]
-SPECIES = ["Adelie", "Chinstrap", "Gentoo"]
 FLIP_EVERY = 5  # production answered differently from the trained model on every fifth logged row
 REPO = "octo-org/penguins"
 PR = 7
@@ -52,20 +47,7 @@ def repo(main_repo: Path, tmp_path: Path) -> Path:
 
 
 def log_production(repo: Path, logs: Path) -> tuple[int, int]:
-    """Every prepared row as production traffic; production's logged answer is the trained model's, except
-    on every FLIP_EVERY-th row. Returns (rows, rows whose answer differs from the model's)."""
-    traffic = pd.concat([pd.read_csv(repo / "data" / "prepared" / name) for name in ("train.csv", "test.csv")],
-                        ignore_index=True)
-    answers = load_model(repo / "models" / "model.skops").predict(traffic[FEATURES])
-    changed = 0
-    with PredictionLogWriter(logs) as writer:
-        for i, (features, label) in enumerate(zip(traffic[FEATURES].to_dict("records"), answers, strict=True)):
-            if i % FLIP_EVERY == 0:
-                label, changed = next(s for s in SPECIES if s != label), changed + 1
-            plain = {k: None if isinstance(v, float) and np.isnan(v) else v for k, v in features.items()}
-            writer.log(make_row(model=MODEL, model_version="v0.0.1", request_id=f"r{i}", features=plain,
-                                prediction=str(label)))
-    return len(traffic), changed
+    return log_penguin_traffic(repo, logs, FLIP_EVERY)
 
 
 def set_churn_limit(repo: Path, limit: float) -> None:

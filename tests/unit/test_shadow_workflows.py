@@ -39,7 +39,8 @@ def test_each_next_stage_plan_gets_the_shadow_replay_of_that_run() -> None:
         assert names.index(shadow["name"]) < names.index(PLAN), name
         assert shadow["id"] == "shadow" and shadow["if"] == plan["if"], name
         assert shadow["uses"].split("@")[1] == mlcd_pin(steps, "smoke").split("@")[1], name  # the same pin
-        assert shadow["with"] == {"logs": LOGS, "if-configured": "true", "no-fail": "true"}, name
+        assert shadow["with"] == {"image": plan["with"]["image"], "logs": LOGS, "if-configured": "true",
+                                  "no-fail": "true"}, name  # the image the plan is of
         assert plan["with"]["shadow"] == "${{ steps.shadow.outputs.result-file }}", name
 
 
@@ -57,16 +58,17 @@ def test_the_pr_report_gets_the_shadow_replay_and_its_gate_decides_the_check() -
 
 def test_the_shadow_action_passes_each_input_to_the_command() -> None:
     action = load(ROOT / "actions" / "shadow" / "action.yml")
-    assert set(action["inputs"]) == {"logs", "model", "sample", "if-configured", "no-fail", "json", "markdown",
+    assert set(action["inputs"]) == {"logs", "model", "image", "sample", "if-configured", "no-fail", "json", "markdown",
                                      "config", "working-directory"}
     assert set(action["outputs"]) == {"verdict", "churn", "result-file", "report-file"}
     [step] = action["runs"]["steps"]
-    options = {"logs": "--logs", "model": "--model", "sample": "--sample", "if-configured": "--if-configured",
-               "json": "--json", "markdown": "--markdown"}
+    options = {"logs": "--logs", "model": "--model", "image": "--image", "sample": "--sample",
+               "if-configured": "--if-configured", "json": "--json", "markdown": "--markdown"}
     parsed = build_parser().parse_args(["shadow", "--logs", "L", "--model", "M", "--sample", "5", "--if-configured",
                                         "--json", "J", "--markdown", "D"])  # every option the action passes exists
     assert (parsed.logs, parsed.model, parsed.sample, parsed.if_configured, parsed.json, parsed.markdown) == \
         ("L", "M", 5, True, "J", "D")
+    assert build_parser().parse_args(["shadow", "--image", "I"]).image == "I"
     for name, option in options.items():
         variable = "INPUT_" + name.upper().replace("-", "_")
         assert step["env"][variable] == "${{ inputs." + name + " }}"
