@@ -52,6 +52,7 @@ def test_the_pr_report_gets_the_shadow_replay_and_its_gate_decides_the_check() -
     shadow = evaluate["steps"][ids.index("shadow")]
     assert ids.index("evaluate") < ids.index("shadow") < ids.index("report")  # the trained model, before the report
     assert shadow["with"] == {"logs": LOGS, "if-configured": "true", "no-fail": "true"}
+    assert shadow["continue-on-error"] is True  # logs it cannot read never cost the pull request its report
     assert evaluate["steps"][ids.index("report")]["with"] == {"shadow": "${{ steps.shadow.outputs.result-file }}"}
     assert evaluate["outputs"]["passed"] == "${{ steps.report.outputs.passed }}"
 
