@@ -19,7 +19,8 @@ def run(args: argparse.Namespace) -> int:
     request = ShadowRequest(logs=args.logs, model=Path(args.model) if args.model else None, since=args.since,
                             until=args.until, last=args.last, sample=args.sample, seed=args.seed,
                             if_configured=args.if_configured)
-    with out.group("replay logged production traffic through the candidate", ticker=True):
+    # the image's start prints its own progress; the ticker is for the silent replay of a model file
+    with out.group("replay logged production traffic through the candidate", ticker=args.image is None):
         shadow = replay_shadow(config, request, out, image=args.image, timeout=args.timeout)
     if shadow is None:
         out.notice("no prediction logs to replay: set monitoring.logs in mlcd.yaml (a directory or an fsspec URL "

@@ -82,7 +82,7 @@ class ShadowContext:
     unlogged_slices: tuple[str, ...] = ()
     first: datetime | None = None
     last: datetime | None = None
-    model_sha256: str | None = None  # of the candidate model file
+    model_sha256: str | None = None  # of the model replayed: the file's, or the one the image's label names
 
 
 @dataclass(frozen=True)

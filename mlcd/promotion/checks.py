@@ -67,7 +67,7 @@ def shadow_problems(shadow: ShadowFile, image_sha256: str | None) -> list[str]:
     if replayed is None or image_sha256 is None or replayed == image_sha256:
         return []
     return [f"the shadow replay in {shadow.path} is of model sha256 {replayed[:12]}…, but the image serves "
-            f"{image_sha256[:12]}…: run `mlcd shadow` on the image's model file"]
+            f"{image_sha256[:12]}…: replay this image (`mlcd shadow --image`) or its model file"]
 
 
 def stage_problems(stages: Sequence[str], environment: str, version: str, ran_in: Sequence[str]) -> list[str]:
