@@ -24,7 +24,8 @@ def run(args: argparse.Namespace) -> int:
         shadow = replay_shadow(config, request, out, image=args.image, timeout=args.timeout)
     if shadow is None:
         out.notice("no prediction logs to replay: set monitoring.logs in mlcd.yaml (a directory or an fsspec URL "
-                   "that the serving image logs to, see mlcd's docs/monitoring.md)",
+                   "that the serving image logs to, see mlcd's docs/monitoring.md), or the workflows' "
+                   "prediction-logs input or MLCD_PREDICTION_LOGS variable",
                    title="mlcd shadow: not configured")
         out.set_output("verdict", "not configured")
         return 0
