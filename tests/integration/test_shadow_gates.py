@@ -89,6 +89,7 @@ def push_image(repo: Path, registry: str) -> str:
     return f"{REGISTRY}/{registry}@{digest}"
 
 
+@pytest.mark.docker  # the local registry
 def test_a_churn_above_the_limit_refuses_the_plan_and_below_it_the_evidence_shows_it(
         repo: Path, registry: str, tmp_path: Path) -> None:
     rows, changed = log_production(repo, tmp_path / "logs")
