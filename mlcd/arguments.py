@@ -105,6 +105,9 @@ def build_parser() -> Parser:
                         help="the report of a run that stopped before a comparison: STAGE failed (e.g. training); "
                              "with --data-test, the data tests' result too")
     report.add_argument("--data-test", metavar="FILE", help="with --failed: the result `mlcd data test` wrote")
+    report.add_argument("--shadow", metavar="FILE",
+                        help="`mlcd shadow --json` result (shadow.json): a section, and gates.max_prediction_churn "
+                             "among the gates")
 
     drift = _command(commands, "drift", "mlcd.commands.drift",
                      "compare logged production inputs and predictions with the training data; exit 3 on drift")
@@ -149,7 +152,11 @@ def build_parser() -> Parser:
     shadow = _command(commands, "shadow", "mlcd.commands.shadow",
                       "replay logged production traffic through the candidate model: how many predictions "
                       "change, by how much, per slice; exit 3 when the churn gate (gates.max_prediction_churn) fails")
-    shadow.add_argument("--model", metavar="FILE", help="the candidate model file (default: model.path)")
+    candidate = shadow.add_mutually_exclusive_group()
+    candidate.add_argument("--model", metavar="FILE", help="the candidate model file (default: model.path)")
+    candidate.add_argument("--image", metavar="REF",
+                           help="the candidate image (`mlcd package`'s), run hardened as `mlcd smoke` runs it and "
+                                "scored through its endpoint: what would be promoted")
     _window_arguments(shadow)
     shadow.add_argument("--sample", metavar="N", type=int,
                         help="replay at most N rows of the window, drawn at random (default: every row)")
@@ -158,6 +165,8 @@ def build_parser() -> Parser:
     shadow.add_argument("--markdown", metavar="FILE", default="shadow.md", help="report")
     shadow.add_argument("--if-configured", action="store_true",
                         help="with no prediction logs configured, say what to set and exit 0 instead of 2")
+    shadow.add_argument("--timeout", metavar="SECONDS", type=float, default=60.0,
+                        help="with --image: how long the image may take to become ready (default: 60)")
 
     alert = _command(commands, "alert", "mlcd.commands.alert",
                      "put a drift report on GitHub: open or update the one drift issue, or note on it that "
@@ -321,6 +330,9 @@ def build_parser() -> Parser:
                          help="version to register a new digest as (default: the next patch version)")
     promote.add_argument("--data-test", metavar="FILE", help="data test result (data-test.json) to gate on")
     promote.add_argument("--smoke", metavar="FILE", help="`mlcd smoke` report to show in the evidence")
+    promote.add_argument("--shadow", metavar="FILE",
+                         help="`mlcd shadow --json` result (shadow.json): shown in the evidence, and "
+                              "gates.max_prediction_churn refuses a larger churn")
     promote.add_argument("--golden", metavar="FILE", help="rows for the parity check (default: the holdout)")
     promote.add_argument("--require-parity", action="store_true",
                          help="fail if parity cannot be checked (the model file is not here)")

@@ -18,7 +18,7 @@ from mlcd.promotion.context import Context, not_configured
 from mlcd.promotion.plan import Plan
 from mlcd.promotion.promotion_pr import propose
 from mlcd.promotion.saga import Outcome, promote
-from mlcd.promotion.state import data_test_result, review
+from mlcd.promotion.state import ShadowFile, data_test_result, review, shadow_result
 
 
 def _json(path: str | None) -> dict[str, Any] | None:
@@ -32,10 +32,10 @@ def _json(path: str | None) -> dict[str, Any] | None:
 
 
 def publish(out: Output, config: Config, the_plan: Plan, args: argparse.Namespace, outcome: Outcome | None,
-            data_tests: dict[str, Any] | None) -> str:
+            data_tests: dict[str, Any] | None, shadow: ShadowFile | None) -> str:
     text = evidence.markdown(the_plan, parity=outcome.parity if outcome else None, smoke=_json(args.smoke),
                              data_tests=data_tests, directions=config.metrics,
-                             outcome=outcome)
+                             outcome=outcome, shadow=shadow)
     Path(args.evidence).write_text(text, encoding="utf-8")
     out.step_summary(text)
     c = the_plan.candidate
@@ -58,9 +58,11 @@ def run(args: argparse.Namespace) -> int:
     ctx = Context.create(config, os.environ, out)
     result = data_test_result(Path(args.data_test) if args.data_test else None)
     passed, data_tests = (result.passed, result.document) if result else (None, None)
+    shadow = shadow_result(Path(args.shadow) if args.shadow else None)
     if args.plan or args.via_pr:
-        the_plan = review(ctx, args.what, args.to, register_as=args.register_as, data_tests_passed=passed)
-        text = publish(out, config, the_plan, args, None, data_tests)
+        the_plan = review(ctx, args.what, args.to, register_as=args.register_as, data_tests_passed=passed,
+                          shadow=shadow)
+        text = publish(out, config, the_plan, args, None, data_tests, shadow)
         out.info(f"  evidence → {args.evidence}")
         if the_plan.refused:
             raise CheckFailed(f"promotion of {the_plan.candidate.version} to {args.to} would be refused for "
@@ -77,12 +79,12 @@ def run(args: argparse.Namespace) -> int:
         return 0
     try:
         outcome = promote(ctx, args.what, args.to, register_as=args.register_as, data_tests_passed=passed,
-                          parity_golden=Path(args.golden) if args.golden else None,
+                          shadow=shadow, parity_golden=Path(args.golden) if args.golden else None,
                           require_parity=args.require_parity)
     except MlcdError as exc:
         out.step_summary(f"## ❌ Promotion to {args.to} failed\n\n{exc.one_line()}\n")
         raise
-    publish(out, config, outcome.plan, args, outcome, data_tests)
+    publish(out, config, outcome.plan, args, outcome, data_tests, shadow)
     if outcome.deployed and outcome.deployed.url:
         out.set_output("url", outcome.deployed.url)
     out.set_output("action", outcome.action)

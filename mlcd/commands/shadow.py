@@ -1,5 +1,6 @@
-"""``mlcd shadow``: logged production rows replayed through the candidate model file; writes the report
-(JSON and Markdown), and exits 3 when the prediction churn gate fails."""
+"""``mlcd shadow``: logged production rows replayed through the candidate model file (or, with ``--image``,
+the candidate image); writes the report (JSON and Markdown), and exits 3 when the prediction churn gate
+fails."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from pathlib import Path
 
 from mlcd.config import load_config
 from mlcd.errors import CheckFailed
-from mlcd.monitoring.shadow_run import ShadowRequest, run_shadow
 from mlcd.output import get_output, write_result_file
+from mlcd.packaging.shadow_image import ShadowRequest, replay_shadow
 
 
 def run(args: argparse.Namespace) -> int:
@@ -18,11 +19,13 @@ def run(args: argparse.Namespace) -> int:
     request = ShadowRequest(logs=args.logs, model=Path(args.model) if args.model else None, since=args.since,
                             until=args.until, last=args.last, sample=args.sample, seed=args.seed,
                             if_configured=args.if_configured)
-    with out.group("replay logged production traffic through the candidate", ticker=True):
-        shadow = run_shadow(config, request)
+    # the image's start prints its own progress; the ticker is for the silent replay of a model file
+    with out.group("replay logged production traffic through the candidate", ticker=args.image is None):
+        shadow = replay_shadow(config, request, out, image=args.image, timeout=args.timeout)
     if shadow is None:
         out.notice("no prediction logs to replay: set monitoring.logs in mlcd.yaml (a directory or an fsspec URL "
-                   "that the serving image logs to, see mlcd's docs/monitoring.md)",
+                   "that the serving image logs to, see mlcd's docs/monitoring.md), or the workflows' "
+                   "prediction-logs input or MLCD_PREDICTION_LOGS variable",
                    title="mlcd shadow: not configured")
         out.set_output("verdict", "not configured")
         return 0
@@ -41,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
     out.set_output("churn", "" if overall.rate is None else f"{overall.rate:.6f}")
     out.set_output("verdict", result.gate.verdict if result.gate else "not gated")
     out.set_output("result-file", args.json)
+    out.set_output("report-file", args.markdown)
     if shadow.incomplete_lines:
         out.warning(f"{shadow.incomplete_lines} incomplete last line(s) left out: log files still being written")
     failure: CheckFailed | None = shadow.failure(args.markdown)

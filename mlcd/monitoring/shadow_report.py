@@ -19,6 +19,7 @@ def shadow_json(result: ShadowResult, context: ShadowContext) -> dict[str, Any]:
     return {
         "model": context.model,
         "candidate": context.candidate,
+        "model_sha256": context.model_sha256,
         "production": "the logged predictions (what production answered)",
         "logs": context.logs,
         "window": context.window,

@@ -3,7 +3,8 @@ candidate model file and compare its predictions with what production answered.
 
 Production's side is the logged ``prediction`` of each row: what the image in production's place actually
 returned, so no production image has to run. The candidate's side is the model file scored in this process
-on the logged features, as ``mlcd evaluate`` scores the holdout."""
+on the logged features, as ``mlcd evaluate`` scores the holdout, or any other :class:`Candidate` (the
+candidate image, scored through its endpoint: :mod:`mlcd.packaging.shadow_image`)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -21,13 +22,15 @@ from mlcd.config import Config
 from mlcd.errors import CheckFailed, ModelError, UsageError
 from mlcd.evaluation.gates import GateResult, churn_gate
 from mlcd.model import load_model
+from mlcd.model.io import file_sha256
 from mlcd.monitoring.drift import PREDICTION
 from mlcd.monitoring.log_reader import FieldKind, field_kind, read_window, resolve_window
 from mlcd.monitoring.shadow import Churn, Task, churn, slice_churn
 from mlcd.monitoring.shadow_report import shadow_json, shadow_markdown
 from mlcd.monitoring.sources import configured_logs
 
-__all__ = ["ShadowContext", "ShadowRequest", "ShadowResult", "ShadowRun", "replay", "run_shadow"]
+__all__ = ["Candidate", "ShadowContext", "ShadowRequest", "ShadowResult", "ShadowRun", "configured", "replay",
+           "run_shadow"]
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,20 @@ class ShadowRequest:
     sample: int | None = None  # at most this many rows of the window, drawn at random (seeded)
     seed: int = 0
     if_configured: bool = False
+
+
+class Scorer(Protocol):
+    def predict(self, features: pd.DataFrame) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """What the logged rows are replayed through: ``name`` (a model file or an image) and the sha256 of the
+    model it serves, and ``model``, whose ``predict`` answers the logged features."""
+
+    name: str
+    sha256: str | None
+    model: Scorer
 
 
 @dataclass(frozen=True)
@@ -65,6 +82,7 @@ class ShadowContext:
     unlogged_slices: tuple[str, ...] = ()
     first: datetime | None = None
     last: datetime | None = None
+    model_sha256: str | None = None  # of the model replayed: the file's, or the one the image's label names
 
 
 @dataclass(frozen=True)
@@ -107,17 +125,26 @@ def replay(config: Config, model: Any, frame: pd.DataFrame, slices: list[str]) -
     return ShadowResult(task, overall, per_slice, gate)
 
 
-def run_shadow(config: Config, request: ShadowRequest, now: datetime | None = None) -> ShadowRun | None:
-    """None when ``request.if_configured`` and no prediction logs are configured (nothing to replay yet)."""
-    if request.if_configured and not request.logs and config.monitoring.logs is None:
+def configured(config: Config, request: ShadowRequest) -> bool:
+    """Whether there are prediction logs to replay: ``request.logs``, else monitoring.logs."""
+    return bool(request.logs) or config.monitoring.logs is not None
+
+
+def run_shadow(config: Config, request: ShadowRequest, now: datetime | None = None,
+               candidate: Candidate | None = None) -> ShadowRun | None:
+    """None when ``request.if_configured`` and no prediction logs are configured (nothing to replay yet).
+    The rows are replayed through ``candidate``, by default the model file (``request.model``, model.path)."""
+    if request.if_configured and not configured(config, request):
         return None
     if request.sample is not None and request.sample < 1:
         raise UsageError(f"--sample {request.sample}: the number of rows must be at least 1")
     logs = request.logs or configured_logs(config)
     window = resolve_window(request.since, request.until, request.last, config.monitoring.window,
                             now or datetime.now(timezone.utc))
-    model_path = request.model or config.resolve(config.model.path)
-    model = load_model(model_path, config.model.trusted_types)
+    if candidate is None:
+        model_path = request.model or config.resolve(config.model.path)
+        candidate = Candidate(str(model_path), file_sha256(model_path),
+                              load_model(model_path, config.model.trusted_types))
     features = config.contract.feature_names
     label = config.contract.column(config.contract.label)
     fields: dict[str, FieldKind] = {name: field_kind(config.contract.column(name)) for name in features}
@@ -129,13 +156,13 @@ def run_shadow(config: Config, request: ShadowRequest, now: datetime | None = No
         frame = frame.sample(n=request.sample, random_state=request.seed).sort_index()
     frame = frame[frame[PREDICTION].notna()].reset_index(drop=True)
     slices = [column for column in config.slices if column in features]
-    result = replay(config, model, frame, slices)
+    result = replay(config, candidate.model, frame, slices)
     versions = Counter(frame["model_version"].dropna().astype(str))
     context = ShadowContext(
-        model=config.model.name, candidate=str(model_path), logs=logs, window=window.describe(),
+        model=config.model.name, candidate=candidate.name, logs=logs, window=window.describe(),
         rows_in_window=len(log.frame), files_read=len(log.files_read), files_total=log.files_total,
         versions=dict(versions.most_common()),
         unlogged_slices=tuple(column for column in config.slices if column not in features),
         first=frame["ts"].iloc[0].to_pydatetime() if len(frame) else None,
-        last=frame["ts"].iloc[-1].to_pydatetime() if len(frame) else None)
+        last=frame["ts"].iloc[-1].to_pydatetime() if len(frame) else None, model_sha256=candidate.sha256)
     return ShadowRun(result, context, log.incomplete_lines)

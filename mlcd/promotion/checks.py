@@ -11,6 +11,7 @@ from typing import Any
 
 from mlcd.config.model import Direction, GatesConfig
 from mlcd.evaluation.gates import GateResult, apply_gates, regression_gate
+from mlcd.evaluation.shadow_result import ShadowFile
 from mlcd.packaging.labels import METRICS, MODEL_NAME, MODEL_SHA256
 
 
@@ -58,6 +59,15 @@ def label_problems(labels: Mapping[str, str], *, model: str, expected_sha256: st
 
 def _show(metrics: Mapping[str, float]) -> str:
     return ", ".join(f"{k} {v:.4g}" for k, v in metrics.items())
+
+
+def shadow_problems(shadow: ShadowFile, image_sha256: str | None) -> list[str]:
+    """Why the shadow replay is not evidence for this image: it replayed another model file."""
+    replayed = shadow.model_sha256
+    if replayed is None or image_sha256 is None or replayed == image_sha256:
+        return []
+    return [f"the shadow replay in {shadow.path} is of model sha256 {replayed[:12]}…, but the image serves "
+            f"{image_sha256[:12]}…: replay this image (`mlcd shadow --image`) or its model file"]
 
 
 def stage_problems(stages: Sequence[str], environment: str, version: str, ran_in: Sequence[str]) -> list[str]:

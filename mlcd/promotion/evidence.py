@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from mlcd.evaluation.gates import ARROW, worse_by
+from mlcd.evaluation.shadow_result import ShadowFile, largest_slice_churn
 from mlcd.promotion.plan import Plan
 from mlcd.promotion.saga import Outcome
 from mlcd.promotion.verify import Parity
@@ -31,7 +32,7 @@ def _change(direction: str, value: float | None, baseline: float | None) -> str:
 
 def markdown(plan: Plan, *, parity: Parity | None = None, smoke: Mapping[str, Any] | None = None,
              data_tests: Mapping[str, Any] | None = None, directions: Mapping[str, str] | None = None,
-             outcome: Outcome | None = None) -> str:
+             outcome: Outcome | None = None, shadow: ShadowFile | None = None) -> str:
     """The plan's evidence; with the ``outcome`` of the promotion it led to, the table says what is true
     afterwards (registered, running in the environment) rather than what was about to happen."""
     c = plan.candidate
@@ -71,6 +72,7 @@ def markdown(plan: Plan, *, parity: Parity | None = None, smoke: Mapping[str, An
         lines += [f"| {ARROW[g.verdict]} | {_cell(g.name)} | {_cell(g.reason)} |" for g in plan.gates] + [""]
     lines += _parity(parity, smoke)
     lines += _data_tests(data_tests)
+    lines += _shadow(shadow, plan)
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
@@ -117,4 +119,25 @@ def _data_tests(data_tests: Mapping[str, Any] | None) -> list[str]:
     lines = ["### Data tests", "", f"{mark}" + (f" ({counts})" if counts else "")]
     failed = [c for c in data_tests.get("checks") or [] if isinstance(c, dict) and c.get("status") == "failed"]
     lines += [f"- ❌ {_cell(c.get('name'))}: {_cell(c.get('message'))}" for c in failed[:20]]
+    return [*lines, ""]
+
+
+def _shadow(shadow: ShadowFile | None, plan: Plan) -> list[str]:
+    if shadow is None:
+        return []
+    document = shadow.document
+    rate = "n/a" if shadow.rate is None else f"{shadow.rate:.2%}"
+    lines = ["### Shadow replay of production traffic", "",
+             f"{shadow.rows:,} logged production rows ({_cell(document.get('window') or 'every logged row')}) "
+             f"replayed through `{_cell(document.get('candidate') or '?')}`: **{rate}** change prediction "
+             f"({shadow.changed:,} of {shadow.rows:,}).", ""]
+    gate = next((g for g in plan.gates if g.kind == "prediction_churn"), None)
+    if gate is not None:
+        lines.append(f"- {ARROW[gate.verdict]} {_cell(gate.name)}: {_cell(gate.reason)}")
+    else:
+        lines.append("- not gated: set gates.max_prediction_churn in mlcd.yaml to refuse a larger churn")
+    largest = largest_slice_churn(document)
+    if largest is not None:
+        lines.append(f"- largest slice churn: `{_cell(largest.column)}` = {_cell(largest.group)}, "
+                     f"{largest.rate:.2%} ({largest.changed:,} of {largest.rows:,})")
     return [*lines, ""]

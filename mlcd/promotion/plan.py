@@ -17,6 +17,7 @@ from mlcd.config import Config
 from mlcd.config.model import EnvironmentConfig
 from mlcd.errors import UsageError
 from mlcd.evaluation.gates import FAILING, GateResult, apply_gates
+from mlcd.evaluation.shadow_result import ShadowFile
 from mlcd.output import Output
 from mlcd.packaging.labels import MODEL_SHA256, REVISION
 from mlcd.promotion import checks
@@ -97,6 +98,7 @@ class PromotionState:
     commit: str = ""  # the image's commit in this checkout; "" when its revision label names one it lacks
     metrics_document: Mapping[str, Any] | None = None  # evaluate.metrics_file at that commit
     data_tests_passed: bool | None = None
+    shadow: ShadowFile | None = None  # `mlcd shadow`'s replay of production traffic through the candidate
 
     @property
     def labels(self) -> dict[str, str]:
@@ -137,6 +139,10 @@ def decide(state: PromotionState) -> Plan:
         gates = checks.recheck_gates(config.gates, config.metrics, metrics, gaps, environment=environment,
                                      champion=champion, extra_tolerance=config.deploy.tolerance,
                                      data_tests_passed=state.data_tests_passed)
+        if state.shadow is not None:
+            problems += checks.shadow_problems(state.shadow, labels.get(MODEL_SHA256))
+            churn = state.shadow.gate(config.gates.max_prediction_churn)
+            gates += [churn] if churn is not None else []
         problems += [f"gate failed: {g.name}: {g.reason}" for g in gates if g.verdict in FAILING]
         ran_in = [stage for stage in config.deploy.stages if history.was_in(stage, version)]
         problems += checks.stage_problems(config.deploy.stages, environment, version, ran_in)

@@ -28,6 +28,7 @@ from typing import Any, Literal
 from mlcd import record
 from mlcd.actions_context import run_url
 from mlcd.errors import CheckFailed, DeployFailed, MlcdError
+from mlcd.evaluation.shadow_result import ShadowFile
 from mlcd.github.deployments import DeploymentLog, approver
 from mlcd.model.io import file_sha256
 from mlcd.output import Output
@@ -67,7 +68,8 @@ def evidence_data(plan: Plan, *, approved_by: str | None, actor: str, url: str |
 
 def promote(ctx: Context, what: str | None, environment: str, *, kind: Kind = "promote",
             register_as: str | None = None, data_tests_passed: bool | None = None,
-            parity_golden: Path | None = None, require_parity: bool = False) -> Outcome:
+            shadow: ShadowFile | None = None, parity_golden: Path | None = None,
+            require_parity: bool = False) -> Outcome:
     config, out = ctx.config, ctx.out
     environment_config(config, environment)  # an environment mlcd.yaml does not name is refused before any lock
     push = config.deploy.push
@@ -79,7 +81,7 @@ def promote(ctx: Context, what: str | None, environment: str, *, kind: Kind = "p
     holder = {"actor": identity.name, "run_url": url or "", "version": what or f"{DEPLOY_DIR}/{environment}.yaml"}
     with promotion_lock(ctx.root, config.model.name, environment, holder, remote=remote if push else None):
         the_plan = review(ctx, what, environment, kind=kind, register_as=register_as,
-                          data_tests_passed=data_tests_passed)
+                          data_tests_passed=data_tests_passed, shadow=shadow)
         if the_plan.refused:
             raise CheckFailed(f"{kind} of {the_plan.candidate.version} to {environment} refused for "
                               f"{len(the_plan.problems)} reason(s), each above", failures=the_plan.problems)

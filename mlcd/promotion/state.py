@@ -14,6 +14,8 @@ from mlcd import git, record
 from mlcd.config import Config
 from mlcd.data.result import ResultFile, read_result
 from mlcd.errors import CheckFailed, ConfigError, InputError, UsageError
+from mlcd.evaluation.shadow_result import ShadowFile as ShadowFile  # re-exported for the command
+from mlcd.evaluation.shadow_result import read_shadow
 from mlcd.model.io import file_sha256
 from mlcd.packaging.labels import REVISION
 from mlcd.promotion.context import DEPLOY_DIR, Context, deploy_file, environment_config
@@ -71,7 +73,8 @@ def resolve_subject(config: Config, what: str | None, environment: str, history:
 
 
 def gather(ctx: Context, what: str | None, environment_name: str, *, kind: Kind = "promote",
-           register_as: str | None = None, data_tests_passed: bool | None = None) -> PromotionState:
+           register_as: str | None = None, data_tests_passed: bool | None = None,
+           shadow: ShadowFile | None = None) -> PromotionState:
     """Everything :func:`~mlcd.promotion.plan.decide` needs, read without changing anything."""
     config = ctx.config
     record.check_model_name(config.model.name)
@@ -94,7 +97,7 @@ def gather(ctx: Context, what: str | None, environment_name: str, *, kind: Kind 
     commit = _image_commit(ctx.root, registered, image_labels(image_config))
     document = _metrics_at(config, commit) if commit else None
     return PromotionState(kind, config, environment, history, ref, manifest, image_config, registered, wanted,
-                          local_sha256, commit, document, data_tests_passed)
+                          local_sha256, commit, document, data_tests_passed, shadow)
 
 
 def _image_commit(root: Path, registered: Event | None, labels: dict[str, str]) -> str:
@@ -120,14 +123,16 @@ def _metrics_at(config: Config, commit: str) -> Any:
 
 
 def plan(ctx: Context, what: str | None, environment_name: str, *, kind: Kind = "promote",
-         register_as: str | None = None, data_tests_passed: bool | None = None) -> Plan:
+         register_as: str | None = None, data_tests_passed: bool | None = None,
+         shadow: ShadowFile | None = None) -> Plan:
     """Everything a promotion checks before it changes anything; ``problems`` say why it would be refused."""
     return decide(gather(ctx, what, environment_name, kind=kind, register_as=register_as,
-                         data_tests_passed=data_tests_passed))
+                         data_tests_passed=data_tests_passed, shadow=shadow))
 
 
 def review(ctx: Context, what: str | None, environment: str, *, kind: Kind = "promote",
-           register_as: str | None = None, data_tests_passed: bool | None = None) -> Plan:
+           register_as: str | None = None, data_tests_passed: bool | None = None,
+           shadow: ShadowFile | None = None) -> Plan:
     """The plan, shown, with the record fetched first (when it is pushed): ``mlcd promote --plan`` and
     ``--via-pr`` stop here; a promotion goes on from it, under its lock."""
     config = ctx.config
@@ -135,7 +140,7 @@ def review(ctx: Context, what: str | None, environment: str, *, kind: Kind = "pr
         record.fetch_tags(ctx.root, config.deploy.remote, config.model.name)
     with ctx.out.group(f"Plan: {what or 'deploy/' + environment + '.yaml'} → {environment}"):
         the_plan = plan(ctx, what, environment, kind=kind, register_as=register_as,
-                        data_tests_passed=data_tests_passed)
+                        data_tests_passed=data_tests_passed, shadow=shadow)
         show_plan(the_plan, ctx.out)
     return the_plan
 
@@ -155,3 +160,8 @@ def rollback_target(ctx: Context, environment: str, to: str | None) -> str:
 def data_test_result(path: Path | None) -> ResultFile | None:
     """The data test's result to gate the promotion on (``--data-test``); None when none is given."""
     return read_result(path) if path is not None else None
+
+
+def shadow_result(path: Path | None) -> ShadowFile | None:
+    """The shadow replay's result to gate the promotion on and show in its evidence (``--shadow``)."""
+    return read_shadow(path) if path is not None else None

@@ -1,10 +1,12 @@
-"""The pull request's report from the files the run wrote: the comparison (`mlcd compare`), or, for a run
-that could not train, what stopped it with the data tests' result."""
+"""The pull request's report from the files the run wrote: the comparison (`mlcd compare`) with the shadow
+replay (`mlcd shadow`) when production logs are configured, or, for a run that could not train, what
+stopped it with the data tests' result."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,15 +14,31 @@ from mlcd.compare.run import Comparison
 from mlcd.config import Config
 from mlcd.data.result import read_result
 from mlcd.errors import InputError
+from mlcd.evaluation.shadow_result import read_shadow
 from mlcd.report.markdown import failure_report, render
+from mlcd.report.shadow import shadow_section, with_shadow_gate
+
+
+@dataclass(frozen=True)
+class Report:
+    markdown: str
+    passed: bool  # every gate passed (the comparison's and the churn gate): the "mlcd / gates" check's conclusion
 
 
 def report_markdown(config: Config, comparison_file: Path, env: Mapping[str, str], *, failed: str | None = None,
-                    data_test_file: Path | None = None) -> str:
-    """The report: of the comparison, or (``failed`` names the stage that stopped the run) of the failure."""
+                    data_test_file: Path | None = None, shadow_file: Path | None = None) -> Report:
+    """The report: of the comparison (and the shadow replay), or (``failed`` names the stage that stopped the
+    run) of the failure, which never passes."""
     if failed:
-        return failure_report(failed, _data_tests(data_test_file), config.model.name, env)
-    return render(read_comparison(comparison_file), config.model.name, env, config.model.path)
+        return Report(failure_report(failed, _data_tests(data_test_file), config.model.name, env), passed=False)
+    comparison = read_comparison(comparison_file)
+    section: list[str] = []
+    if shadow_file is not None:
+        shadow = read_shadow(shadow_file)
+        comparison = with_shadow_gate(comparison, shadow, config.gates.max_prediction_churn)
+        section = shadow_section(shadow, comparison)
+    markdown = render(comparison, config.model.name, env, config.model.path, shadow=section)
+    return Report(markdown, comparison.passed)
 
 
 def _data_tests(path: Path | None) -> dict[str, Any] | None:

@@ -297,15 +297,17 @@ def failure_report(stage: str, data_tests: Mapping[str, Any] | None, model: str,
 
 def render(
     comparison: Comparison, model: str, env: Mapping[str, str], model_path: str = "",
-    limit: int = COMMENT_LIMIT - RESERVED,
+    limit: int = COMMENT_LIMIT - RESERVED, shadow: Sequence[str] = (),
 ) -> str:
-    """The whole report; sections that do not fit are dropped, last first, with a note."""
+    """The whole report; sections that do not fit are dropped, last first, with a note. ``shadow``: the shadow
+    replay's section, after the data tests."""
     first_metric = next(iter(comparison.directions), None)
     sections = [
         headline(comparison, model),
         metrics_table(comparison),
         gates_table(comparison),
         data_tests_section(comparison.data_tests),
+        shadow,
         changes_section(comparison, model_path),
         importance_section(comparison.importance),
         slices_section(comparison),

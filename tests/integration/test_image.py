@@ -290,3 +290,21 @@ def test_the_model_file_copied_out_of_the_image_is_the_one_it_serves(project: Pa
     assert copied.read_bytes() == model.read_bytes()
     with pytest.raises(ModelError, match="but its labels name"):
         copy_model_out(image, "0" * 64, tmp_path / "again")
+
+
+def test_shadow_replays_logged_traffic_through_the_image_itself(project: Path, image: str, client: Any,
+                                                                tmp_path: Path) -> None:
+    """`mlcd shadow --image`: the rows go through the image's endpoint, which answers as the model file it
+    was built with, so the churn is exactly the rows whose logged answer was changed; no container is left."""
+    from testing.shadow import log_penguin_traffic
+
+    rows, changed = log_penguin_traffic(project, tmp_path / "logs", flip_every=4)
+    out = tmp_path / "shadow.json"
+    result = mlcd(project, "shadow", "--image", image, "--logs", str(tmp_path / "logs"), "--json", str(out),
+                  "--markdown", str(tmp_path / "shadow.md"))
+    assert result.returncode == 0, result.stderr
+    found = json.loads(out.read_text())
+    assert (found["candidate"], found["model_sha256"]) == (image, file_sha256(project / "models" / "model.skops"))
+    assert (found["churn"]["rows"], found["churn"]["changed"]) == (rows, changed)
+    assert sum(n for row in found["churn"]["confusion"].values() for n in row.values()) == rows
+    assert _smoke_containers(client, image) == []

@@ -76,6 +76,7 @@ def _mlcd_without(module: str, *argv: str, cwd: Path) -> subprocess.CompletedPro
     ("pandas", "data test", [], "train"),
     ("uvicorn", "serve", [], "serve"),
     ("docker", "smoke", ["mlcd-test:none"], "package"),
+    ("docker", "shadow", ["--image", "mlcd-test:none", "--logs", "logs"], "package"),  # the image's replay only
 ])
 def test_a_command_without_its_extra_fails_in_one_line(tmp_path: Path, module: str, command: str,
                                                        arguments: list[str], extra: str) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import json
 import textwrap
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +17,8 @@ from hypothesis import strategies as st
 
 from mlcd.cli import main
 from mlcd.evaluation.gates import churn_gate
-from mlcd.monitoring.log_writer import PredictionLogWriter, make_row
 from mlcd.monitoring.shadow import canonical_labels, label_churn, slice_churn, value_churn
+from testing.shadow import CONFIG, make_logged_project, save_threshold_model
 
 labels = st.lists(st.sampled_from(["a", "b", "c"]), min_size=0, max_size=60)
 
@@ -92,49 +91,9 @@ def test_churn_gate_passes_fails_and_has_no_baseline_without_rows() -> None:
 
 # --- mlcd shadow over a real log and model file ---------------------------------------------------------
 
-T0 = datetime(2024, 5, 1, tzinfo=timezone.utc)
-CONFIG = """\
-    version: 1
-    data: {path: data.csv}
-    contract:
-      label: y
-      columns:
-        y: {dtype: category, allowed: ["no", "yes"]}
-        x: {dtype: float}
-        plan: {dtype: category, allowed: [basic, pro]}
-    slices: [plan]
-    model: {name: demo, path: models/model.skops}
-    monitoring: {logs: logs}
-"""
-
-
-def save_threshold_model(path: Path, threshold: float) -> None:
-    """A real skops file: labels 'yes' above ``threshold`` of x, whatever the plan."""
-    import skops.io
-    from sklearn.compose import ColumnTransformer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-
-    x = np.linspace(-5, 5, 401)
-    frame = pd.DataFrame({"x": x, "plan": "basic"})
-    model = make_pipeline(ColumnTransformer([("x", "passthrough", ["x"])]), LogisticRegression(C=1e6))
-    model.fit(frame, np.where(x > threshold, "yes", "no"))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    skops.io.dump(model, path)
-
-
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    (tmp_path / "mlcd.yaml").write_text(textwrap.dedent(CONFIG), encoding="utf-8")
-    rng = np.random.default_rng(3)
-    xs = rng.uniform(-5, 5, 1000)
-    plans = rng.choice(["basic", "pro"], 1000)
-    with PredictionLogWriter(tmp_path / "logs", clock=T0.timestamp) as writer:
-        for i, (x, plan) in enumerate(zip(xs, plans, strict=True)):
-            writer.log(make_row(model="demo", model_version="prod1", request_id=f"r{i}",
-                                features={"x": float(x), "plan": str(plan)},
-                                prediction="yes" if x > 0 else "no", ts=T0 + timedelta(seconds=i)))
-    return tmp_path
+    return make_logged_project(tmp_path)
 
 
 def shadow(project: Path, *args: str) -> int:
