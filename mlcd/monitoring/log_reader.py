@@ -26,6 +26,7 @@ import pyarrow.json as pj
 from mlcd.config.model import ColumnSpec
 from mlcd.errors import InputError, Location, UsageError
 from mlcd.monitoring.log_writer import FILE_NAME
+from mlcd.monitoring.sources import fsspec_errors
 
 __all__ = ["FieldKind", "LogFile", "LogWindow", "Window", "field_kind", "list_logs", "parse_duration", "parse_time",
            "read_window", "resolve_window"]
@@ -138,7 +139,7 @@ def list_logs(location: str) -> tuple[Any, list[LogFile]]:
     """The filesystem and the log files at ``location`` (a directory of rotated files, or one file)."""
     from fsspec.core import url_to_fs
 
-    try:
+    with fsspec_errors("prediction logs", location):
         fs, root = url_to_fs(location)
         if not fs.exists(root):
             raise InputError(f"prediction logs {location} do not exist",
@@ -149,14 +150,6 @@ def list_logs(location: str) -> tuple[Any, list[LogFile]]:
         else:
             entries = [e for e in fs.ls(root, detail=True) if e.get("type") == "file"]
             single = False
-    except InputError:
-        raise
-    except (ImportError, ValueError) as exc:  # an fsspec protocol whose package is not installed, or unknown
-        raise InputError(f"cannot open prediction logs {location}: {exc}",
-                         fix="install the fsspec backend for the URL (e.g. pip install s3fs)") from None
-    except OSError as exc:
-        raise InputError(f"cannot list prediction logs {location}: {exc}",
-                         fix="check the path and the credentials to read it") from None
     files = []
     for entry in entries:
         name = str(entry["name"])

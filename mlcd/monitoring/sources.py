@@ -4,7 +4,8 @@ arrives later (``monitoring.labels``), each a local path relative to the reposit
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,7 +15,8 @@ from mlcd.config import Config
 from mlcd.data.io import data_format, parse_table
 from mlcd.errors import ConfigError, InputError
 
-__all__ = ["LABEL_SUFFIXES", "REQUEST_ID", "LabelSource", "configured_labels", "configured_logs", "read_labels"]
+__all__ = ["LABEL_SUFFIXES", "REQUEST_ID", "LabelSource", "configured_labels", "configured_logs", "fsspec_errors",
+           "read_labels"]
 
 REQUEST_ID = "request_id"  # the field the server logs each row's request id in
 LABEL_SUFFIXES = (".csv", ".parquet", ".pq")
@@ -86,7 +88,7 @@ def read_labels(location: str, config: Config, columns: Mapping[str, str], optio
 def _label_files(location: str, option: str) -> tuple[Any, list[str]]:
     from fsspec.core import url_to_fs
 
-    try:
+    with fsspec_errors("labels", location):
         fs, root = url_to_fs(location)
         if not fs.exists(root):
             raise InputError(f"labels {location} do not exist", fix=f"point {option} at a CSV or Parquet file or a "
@@ -94,18 +96,26 @@ def _label_files(location: str, option: str) -> tuple[Any, list[str]]:
         if fs.isfile(root):
             return fs, [root]
         files = sorted(str(path) for path in fs.find(root) if str(path).lower().endswith(LABEL_SUFFIXES))
-    except InputError:
-        raise
-    except (ImportError, ValueError) as exc:  # an fsspec protocol whose package is not installed, or unknown
-        raise InputError(f"cannot open labels {location}: {exc}",
-                         fix="install the fsspec backend for the URL (e.g. pip install s3fs)") from None
-    except OSError as exc:
-        raise InputError(f"cannot list labels {location}: {exc}", fix="check the path and the credentials to read it") \
-            from None
     if not files:
         raise InputError(f"no labels in {location}: no file ends in {', '.join(LABEL_SUFFIXES)}",
                          fix=f"point {option} at a CSV or Parquet file or a directory of them")
     return fs, files
+
+
+@contextmanager
+def fsspec_errors(what: str, location: str) -> Iterator[None]:
+    """fsspec's failures to reach ``location`` as one-line input errors: a protocol whose package is not
+    installed (or unknown), and a path that cannot be listed."""
+    try:
+        yield
+    except InputError:
+        raise
+    except (ImportError, ValueError) as exc:
+        raise InputError(f"cannot open {what} {location}: {exc}",
+                         fix="install the fsspec backend for the URL (e.g. pip install s3fs)") from None
+    except OSError as exc:
+        raise InputError(f"cannot list {what} {location}: {exc}", fix="check the path and the credentials to read it") \
+            from None
 
 
 def _located(config: Config, location: str) -> str:
