@@ -211,3 +211,16 @@ def test_id_column_and_key_together_are_one_config_error_at_its_line() -> None:
     _, problems = validate_text(text, "mlcd.yaml")
     assert [str(p.message) for p in problems] == ["monitoring.labels: id_column and key are both set"]
     assert problems[0].location is not None and problems[0].location.line == 20
+
+
+@pytest.mark.parametrize(("where", "expected"), [
+    ("nosuch://bucket/labels", "cannot open labels nosuch://bucket/labels: "),
+    ("missing.csv", "missing.csv do not exist"),
+    ("logs", "no labels in "),
+])
+def test_labels_that_cannot_be_read_are_one_line_naming_where(project: Path, terminal: io.StringIO, where: str,
+                                                              expected: str) -> None:
+    assert drift(project, "--labels", where) == 4
+    printed = terminal.getvalue()
+    assert expected in printed and "Traceback" not in printed
+    assert not (project / "out" / "drift.json").exists()
