@@ -125,11 +125,13 @@ class Feedback:
                  f"Labels `{self.labels}` joined to the prediction logs `{self.logs}` ({self.window}): "
                  f"{len(self.join.rows):,} labelled prediction(s) of {self.logged:,} logged; "
                  f"{self.join.unlabelled:,} logged prediction(s) have no label yet.", ""]
-        lines += [f"- {line}" for line in self.problems()]
+        problems = self.problems()
+        if problems:
+            lines += [*(f"- {line}" for line in problems), ""]
         evaluation = self.evaluation
         if evaluation is None:
             return "\n".join(lines) + "\n"
-        lines += ["", "| metric | value | better |", "|---|---:|---|"]
+        lines += ["| metric | value | better |", "|---|---:|---|"]
         for name, value in evaluation.metrics.items():
             lines.append(f"| {name} | {'n/a' if value is None else f'{value:.4f}'} | {directions.get(name, '')} |")
         if evaluation.gates:
