@@ -122,7 +122,9 @@ class DriftRun:
         head, _, rest = report.partition("\n")
         if self.below_gates and not self.result.failed:
             head = f"## ❌ mlcd drift: production {', '.join(self.failing_metrics)} below the gates"
-        return "\n".join([head, "", *lines]).rstrip("\n") + "\n" + rest.lstrip("\n") + feedback
+        elif self.stale and not self.result.failed:  # the title says what the verdict is, not "no drift"
+            head = "## ❌ mlcd drift: the production model is stale"
+        return "\n".join([head, "", *lines]) + rest + feedback
 
     def _feedback_section(self, directions: dict[str, str]) -> str:
         if self.feedback is None:

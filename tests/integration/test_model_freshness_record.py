@@ -90,6 +90,9 @@ def test_an_old_model_fails_without_drift_with_its_own_reason(project: Path, ter
     assert found["model_age"]["version"] == "v0.0.3" and found["model_age"]["stale"]
     assert found["model_age"]["tag"] == f"{MODEL}@v0.0.3"
     assert f"> ❌ T{REASON[1:]}" in report and "### Features" in report
+    title, blank, note, after, body = report.split("\n")[:5]
+    assert title.startswith("## ❌ mlcd drift") and blank == after == "" and note.startswith("> ❌ T")
+    assert body.startswith("**"), "the note is a paragraph of its own, not the start of a longer quote"
     assert f"error: {REASON} (fix: see " in terminal.getvalue()
 
 

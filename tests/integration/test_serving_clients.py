@@ -350,9 +350,9 @@ def test_a_body_shorter_than_its_length_gets_408_and_the_connection_closes(serve
 
 def test_headers_that_never_end_get_408_and_idle_connections_are_closed(served: Served) -> None:
     before = served.metric('mlcd_timeouts_total{phase="headers"}')
+    started = time.monotonic()  # the server times the headers from the connection's start
     partial, idle = _connect(served), _connect(served)
     partial.sendall(b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Ty")
-    started = time.monotonic()
     head = _read_all(partial)
     assert head.startswith(b"HTTP/1.1 408 ") and b"--header-timeout" in head
     assert _read_all(idle) == b""

@@ -116,6 +116,7 @@ def test_labels_that_meet_the_gates_leave_the_verdict_to_drift(project: Path, te
     assert feedback["metrics"]["accuracy"] == pytest.approx(expected)
     report = (project / "out" / "drift.md").read_text(encoding="utf-8")
     assert report.startswith("## ✅ mlcd drift: no drift") and "\n### ✅ mlcd feedback: passed\n" in report
+    assert report.split("\n")[1] == "" and report.split("\n")[2].startswith("**churn-model**")
 
 
 def test_a_shifted_label_window_fails_below_the_gates_and_asks_for_retraining(
@@ -130,7 +131,8 @@ def test_a_shifted_label_window_fails_below_the_gates_and_asks_for_retraining(
     written = outputs_of(outputs)
     assert written["verdict"] == "below gates" and written["failing-metrics"] == "accuracy"
     assert written["retrain"] == "true" and written["retrain-reason"] == "production accuracy below the gates"
-    assert summary.read_text(encoding="utf-8").startswith("## ❌ mlcd drift: production accuracy below the gates")
+    summarised = summary.read_text(encoding="utf-8")
+    assert summarised.startswith("## ❌ mlcd drift: production accuracy below the gates\n\n**churn-model**")
     assert "::error title=production metrics below a gate::accuracy" in stream.getvalue()
 
 
