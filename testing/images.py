@@ -74,15 +74,15 @@ def wait_ready(port: int, timeout: float = 60.0) -> float:
     import requests
 
     started = time.monotonic()
-    session = requests.Session()
-    session.trust_env = False
-    while time.monotonic() - started < timeout:
-        try:
-            if session.get(f"http://127.0.0.1:{port}/v2/health/ready", timeout=1).status_code == 200:
-                return time.monotonic() - started
-        except requests.RequestException:
-            pass
-        time.sleep(0.02)
+    with requests.Session() as session:  # closed on return: its kept-alive connection would stay open
+        session.trust_env = False
+        while time.monotonic() - started < timeout:
+            try:
+                if session.get(f"http://127.0.0.1:{port}/v2/health/ready", timeout=1).status_code == 200:
+                    return time.monotonic() - started
+            except requests.RequestException:
+                pass
+            time.sleep(0.02)
     raise TimeoutError(f"not ready on port {port} after {timeout}s")
 
 

@@ -265,10 +265,15 @@ def test_a_tampered_model_never_becomes_ready(trained_repo: Path, tmp_path: Path
 
 def test_two_workers_serve_and_add_up_their_metrics(trained_repo: Path, holdout: pd.DataFrame) -> None:
     with serve(trained_repo, "--workers", "2") as two:
-        deadline, in_a_row = time.monotonic() + 60, 0
-        while in_a_row < 20 and time.monotonic() < deadline:  # one worker was ready; wait for both
-            in_a_row = in_a_row + 1 if two.get("/v2/health/ready").status_code == 200 else 0
-        idle = two.get("/metrics").text
+        deadline = time.monotonic() + 60
+        while True:  # one worker was ready; wait for both: each writes its metric files once started, and
+            # mlcd_model_ready is the workers' minimum
+            idle = two.get("/metrics").text
+            both = metric(idle, "mlcd_worker_processes") == 2 and metric(idle, "mlcd_model_ready") == 1
+            assert both or time.monotonic() < deadline, idle
+            if both:
+                break
+            time.sleep(0.1)
         for _ in range(10):
             assert two.post(INFER, json=infer_body(holdout.iloc[:5])).status_code == 200
         deadline = time.monotonic() + 10
